@@ -1,0 +1,1 @@
+"""Ledgergate's application layer: HTTP API, settings, adapters, services and CLI."""

@@ -1,0 +1,25 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get
+from litestar.response import Response
+
+
+@get("/healthz", sync_to_thread=False)
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/readyz")
+async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    services = request.app.state.get("services")
+    if services is None:
+        return Response({"status": "starting"}, status_code=503)
+    head = await services.store.head()
+    return Response({"status": "ready", "log_head": head}, status_code=200)
+
+
+ROUTES = [healthz, readyz]

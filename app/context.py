@@ -1,0 +1,25 @@
+"""The per-request context that travels with a request into tools and nested agent runs.
+
+It lives in a ContextVar: asyncio copies it into the Agents SDK's tool tasks and nested runs,
+so a tool call always knows its caller's key, the request and where to record events.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from app.services.recorder import RequestRecorder
+from domain.policy import Principal
+
+
+@dataclass(slots=True)
+class RequestContext:
+    request_id: str
+    principal: Principal
+    recorder: RequestRecorder
+    agent: str = ""  # the drop-in agent serving the request, "" for upstream passthrough
+    agent_tools: tuple[str, ...] = ()  # the agent's own tool list (policy: key ∩ agent)
+
+
+current_request: ContextVar[RequestContext | None] = ContextVar("ledgergate_request", default=None)

@@ -1,0 +1,126 @@
+"""Gateway errors and the one place that turns them into OpenAI-style error JSON.
+
+Hierarchy::
+
+    GatewayError                 status, type, code, param, message
+    ├── BadRequest               400 invalid_request_error
+    ├── Unauthorized             401 invalid_request_error / invalid_api_key
+    ├── Forbidden                403 permission_error
+    ├── NotFound                 404 invalid_request_error / model_not_found
+    ├── PayloadTooLarge          413 invalid_request_error / request_too_large
+    ├── Unprocessable            422 invalid_request_error
+    ├── RateLimited              429 rate_limit_error
+    ├── UpstreamError            502 upstream_error (or the upstream's own 400/429, passed through)
+    └── UpstreamTimeout          504 timeout
+
+Foreign errors (``openai``, ``httpx``, the Agents SDK) are translated once, at the adapter
+that meets them, with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import msgspec
+
+
+class ErrorBody(msgspec.Struct):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorResponse(msgspec.Struct):
+    error: ErrorBody
+
+
+class GatewayError(Exception):
+    status: ClassVar[int] = 500
+    error_type: ClassVar[str] = "server_error"
+    default_code: ClassVar[str | None] = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        status: int | None = None,
+        error_type: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code if code is not None else self.default_code
+        self.param = param
+        if status is not None:
+            self.status = status  # type: ignore[misc]
+        if error_type is not None:
+            self.error_type = error_type  # type: ignore[misc]
+
+    def body(self) -> ErrorResponse:
+        return ErrorResponse(ErrorBody(self.message, self.error_type, self.param, self.code))
+
+    def to_json(self) -> bytes:
+        return msgspec.json.encode(self.body())
+
+
+class BadRequest(GatewayError):
+    status = 400
+    error_type = "invalid_request_error"
+
+
+class Unauthorized(GatewayError):
+    status = 401
+    error_type = "invalid_request_error"
+    default_code = "invalid_api_key"
+
+
+class Forbidden(GatewayError):
+    status = 403
+    error_type = "permission_error"
+    default_code = "forbidden"
+
+
+class NotFound(GatewayError):
+    status = 404
+    error_type = "invalid_request_error"
+    default_code = "model_not_found"
+
+
+class PayloadTooLarge(GatewayError):
+    status = 413
+    error_type = "invalid_request_error"
+    default_code = "request_too_large"
+
+
+class Unprocessable(GatewayError):
+    status = 422
+    error_type = "invalid_request_error"
+
+
+class RateLimited(GatewayError):
+    status = 429
+    error_type = "rate_limit_error"
+    default_code = "rate_limit_exceeded"
+
+
+class UpstreamError(GatewayError):
+    status = 502
+    error_type = "upstream_error"
+    default_code = "upstream_error"
+
+
+class UpstreamTimeout(GatewayError):
+    status = 504
+    error_type = "timeout"
+    default_code = "upstream_timeout"
+
+
+def internal_error() -> GatewayError:
+    """What a client sees for a bug of ours: no trace, no detail."""
+    return GatewayError("The gateway failed to handle this request.", code="internal_error")
+
+
+def error_payload(exc: GatewayError) -> dict[str, Any]:
+    return msgspec.to_builtins(exc.body())  # type: ignore[no-any-return]

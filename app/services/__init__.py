@@ -1,0 +1,1 @@
+"""Services: the gateway's use cases, wired by ``app.main`` from adapters."""

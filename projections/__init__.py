@@ -1,0 +1,1 @@
+"""Read models (CQRS) derived from the event log, and the runner that keeps them current."""
