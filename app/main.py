@@ -7,22 +7,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 from litestar import Litestar
 
 from app.adapters.eventstore import open_event_store
 from app.api import health
+from app.services.container import Services
 from app.settings import Settings, load_settings
-from domain.ports import EventStore
-
-
-@dataclass(slots=True)
-class Services:
-    """Everything the routes need, built once per process in the lifespan."""
-
-    settings: Settings
-    store: EventStore
 
 
 def create_app(settings: Settings) -> Litestar:
