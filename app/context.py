@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 from app.services.recorder import RequestRecorder
 from domain.policy import Principal
@@ -20,6 +21,7 @@ class RequestContext:
     recorder: RequestRecorder
     agent: str = ""  # the drop-in agent serving the request, "" for upstream passthrough
     agent_tools: tuple[str, ...] = ()  # the agent's own tool list (policy: key ∩ agent)
+    tool_manager: Any = None  # app.services.tools.ToolManager of the serving app
 
 
 current_request: ContextVar[RequestContext | None] = ContextVar("ledgergate_request", default=None)
