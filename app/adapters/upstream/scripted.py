@@ -1,0 +1,248 @@
+"""The offline ``scripted`` upstream: an httpx2 transport that speaks Chat Completions.
+
+Deterministic and network-free. It answers the last user message; when the request offers
+``tools`` and no tool result follows the last user message, it calls one tool (the first whose
+name appears in the user's text, else the first offered) with arguments built from the tool's
+JSON schema; after ``tool`` messages it answers with text that quotes the results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx2
+import msgspec
+
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+_QUOTED = re.compile(r"\"([^\"]+)\"|'([^']+)'")
+
+
+def _text_of(content: Any) -> str:
+    """Plain text of a message ``content`` (a string or a list of content parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(
+            str(part.get("text", "")) for part in content if isinstance(part, dict)
+        ).strip()
+    return ""
+
+
+def _words(text: str) -> int:
+    return len(text.split())
+
+
+def _arg_value(schema: dict[str, Any], text: str) -> Any:
+    """A value for one required property: taken from the user's text, else a simple default."""
+    if schema.get("enum"):
+        return schema["enum"][0]
+    kind = schema.get("type", "string")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "string")
+    number = _NUMBER.search(text)
+    if kind == "integer":
+        return int(float(number.group())) if number else 1
+    if kind == "number":
+        return float(number.group()) if number else 1.0
+    if kind == "boolean":
+        return True
+    if kind == "array":
+        return []
+    if kind == "object":
+        return {}
+    quoted = _QUOTED.search(text)
+    if quoted:
+        return quoted.group(1) or quoted.group(2)
+    return text or "scripted"
+
+
+def _tool_arguments(parameters: dict[str, Any], text: str) -> dict[str, Any]:
+    props: dict[str, Any] = parameters.get("properties") or {}
+    return {
+        name: _arg_value(props.get(name) or {}, text) for name in parameters.get("required", [])
+    }
+
+
+class _Plan(msgspec.Struct):
+    text: str | None = None
+    tool_call: dict[str, Any] | None = None  # {"id", "name", "arguments" (JSON text)}
+
+
+def plan_reply(body: dict[str, Any]) -> _Plan:
+    """Decide the reply to a chat request: a text answer or one tool call."""
+    messages: list[dict[str, Any]] = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+    last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=-1)
+    user_text = _text_of(messages[last_user].get("content")) if last_user >= 0 else ""
+    after = messages[last_user + 1 :]
+    results = [m for m in after if m.get("role") == "tool"]
+    tools = [t for t in body.get("tools") or [] if isinstance(t, dict) and t.get("function")]
+    if results:
+        names: dict[str, str] = {}
+        for m in after:
+            for call in m.get("tool_calls") or []:
+                names[call.get("id", "")] = call.get("function", {}).get("name", "tool")
+        parts = [
+            f"{names.get(m.get('tool_call_id', ''), 'tool')} returned {_text_of(m.get('content'))}"
+            for m in results
+        ]
+        return _Plan(text="Tool results: " + "; ".join(parts) + ".")
+    if tools and body.get("tool_choice") != "none" and last_user >= 0:
+        lowered = user_text.lower()
+        chosen = next(
+            (t for t in tools if str(t["function"].get("name", "")).lower() in lowered), tools[0]
+        )
+        fn = chosen["function"]
+        args = _tool_arguments(fn.get("parameters") or {}, user_text)
+        digest = hashlib.sha256(f"{last_user}:{user_text}:{fn['name']}".encode()).hexdigest()
+        return _Plan(
+            tool_call={
+                "id": "call_" + digest[:24],
+                "name": fn["name"],
+                "arguments": msgspec.json.encode(args).decode(),
+            }
+        )
+    if not user_text:
+        return _Plan(text="Hello from the scripted upstream.")
+    return _Plan(text=f"Scripted answer: {user_text}")
+
+
+def _pieces(text: str, parts: int = 3) -> list[str]:
+    """Split ``text`` into up to ``parts`` non-empty fragments that join back to it."""
+    size = max(1, -(-len(text) // parts))
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+def _sse(obj: Any) -> bytes:
+    return b"data: " + msgspec.json.encode(obj) + b"\n\n"
+
+
+class _Stream(httpx2.AsyncByteStream):
+    def __init__(self, frames: list[bytes]) -> None:
+        self._frames = frames
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for frame in self._frames:
+            yield frame
+
+
+class ScriptedTransport(httpx2.AsyncBaseTransport):
+    """Answers ``POST …/chat/completions`` and ``GET …/models`` without any network."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        path = request.url.path
+        if request.method == "GET" and path.endswith("/models"):
+            data = [{"id": "scripted", "object": "model", "created": 0, "owned_by": "ledgergate"}]
+            return self._json(200, {"object": "list", "data": data})
+        if request.method != "POST" or not path.endswith("/chat/completions"):
+            return self._error(404, f"Unknown route {request.method} {path}", "not_found")
+        try:
+            body = msgspec.json.decode(await request.aread())
+        except msgspec.DecodeError:
+            return self._error(400, "The request body is not valid JSON.", "invalid_json")
+        if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+            return self._error(400, "'messages' is a required property.", "missing_messages")
+        plan = plan_reply(body)
+        if body.get("stream"):
+            return httpx2.Response(
+                200,
+                headers={"content-type": "text/event-stream; charset=utf-8"},
+                stream=_Stream(self.stream_frames(body, plan)),
+            )
+        return self._json(200, self.completion(body, plan))
+
+    def _usage(self, body: dict[str, Any], plan: _Plan) -> dict[str, int]:
+        prompt = sum(
+            _words(_text_of(m.get("content"))) for m in body["messages"] if isinstance(m, dict)
+        )
+        call = plan.tool_call
+        completion = (
+            _words(plan.text)
+            if plan.text is not None
+            else 1 + _words(call["arguments"])
+            if call
+            else 0
+        )
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
+
+    def _head(self, body: dict[str, Any], plan: _Plan, obj: str) -> dict[str, Any]:
+        digest = hashlib.sha256(msgspec.json.encode(body["messages"])).hexdigest()
+        return {
+            "id": "chatcmpl-scripted-" + digest[:20],
+            "object": obj,
+            "created": int(self._clock()),
+            "model": str(body.get("model") or "scripted"),
+            "system_fingerprint": None,
+        }
+
+    def completion(self, body: dict[str, Any], plan: _Plan) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": plan.text, "refusal": None}
+        finish = "stop"
+        if plan.tool_call is not None:
+            call = plan.tool_call
+            function = {"name": call["name"], "arguments": call["arguments"]}
+            message["tool_calls"] = [{"id": call["id"], "type": "function", "function": function}]
+            finish = "tool_calls"
+        choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+        return {
+            **self._head(body, plan, "chat.completion"),
+            "choices": [choice],
+            "usage": self._usage(body, plan),
+        }
+
+    def stream_frames(self, body: dict[str, Any], plan: _Plan) -> list[bytes]:
+        head = self._head(body, plan, "chat.completion.chunk")
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        extra = {"usage": None} if include_usage else {}
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+            return _sse({**head, "choices": [choice], **extra})
+
+        call = plan.tool_call
+        if call is None:
+            frames = [chunk({"role": "assistant", "content": "", "refusal": None})]
+            frames += [chunk({"content": piece}) for piece in _pieces(plan.text or "")]
+            frames.append(chunk({}, "stop"))
+        else:
+            frames = [chunk({"role": "assistant", "content": None, "refusal": None})]
+            first = {"name": call["name"], "arguments": ""}
+            frames.append(
+                chunk(
+                    {
+                        "tool_calls": [
+                            {"index": 0, "id": call["id"], "type": "function", "function": first}
+                        ]
+                    }
+                )
+            )
+            frames += [
+                chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
+                for piece in _pieces(call["arguments"])
+            ]
+            frames.append(chunk({}, "tool_calls"))
+        if include_usage:
+            frames.append(_sse({**head, "choices": [], "usage": self._usage(body, plan)}))
+        frames.append(b"data: [DONE]\n\n")
+        return frames
+
+    @staticmethod
+    def _json(status: int, obj: Any) -> httpx2.Response:
+        return httpx2.Response(
+            status, headers={"content-type": "application/json"}, content=msgspec.json.encode(obj)
+        )
+
+    @classmethod
+    def _error(cls, status: int, message: str, code: str) -> httpx2.Response:
+        error = {"message": message, "type": "invalid_request_error", "param": None, "code": code}
+        return cls._json(status, {"error": error})

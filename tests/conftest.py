@@ -1,0 +1,3 @@
+"""Suite-wide pytest configuration: registers the shared fixtures in ``tests.support``."""
+
+pytest_plugins = ["tests.support.fixtures"]

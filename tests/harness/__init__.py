@@ -1,0 +1,1 @@
+"""Tests of the upstream adapter and the end-to-end test harness."""

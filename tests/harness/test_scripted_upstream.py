@@ -1,0 +1,184 @@
+"""The offline scripted upstream, driven through the real ``openai`` client."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx2
+import openai
+import pytest
+
+from app.adapters.upstream import Upstream, build_upstream
+from app.adapters.upstream.scripted import ScriptedTransport
+from app.settings import Settings
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+            "required": ["city", "days"],
+        },
+    },
+}
+CLOCK = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}
+
+
+@pytest.fixture
+async def upstream() -> Any:
+    up = build_upstream(Settings(upstream_models=("gpt-*", "scripted")))
+    yield up
+    await up.close()
+
+
+async def test_without_a_key_the_upstream_is_scripted_and_labelled(upstream: Upstream) -> None:
+    assert upstream.scripted is True
+    assert upstream.label == "scripted"
+    assert upstream.allows_model("gpt-4o") and upstream.allows_model("scripted")
+    assert not upstream.allows_model("claude-3")
+    models = await upstream.client.models.list()
+    assert [m.id for m in models.data] == ["scripted"]
+
+
+async def test_a_real_upstream_label_never_carries_credentials() -> None:
+    settings = Settings(
+        upstream_api_key="sk-secret", upstream_base_url="https://u:p@llm.example:8443/v1?k=1"
+    )
+    up = build_upstream(settings)
+    try:
+        assert (up.scripted, up.label) == (False, "https://llm.example:8443")
+        assert str(up.client.base_url).startswith("https://u:p@llm.example:8443/v1")
+        assert up.client.max_retries == 0
+    finally:
+        await up.close()
+
+
+async def test_non_streamed_answer_echoes_model_and_counts_words(upstream: Upstream) -> None:
+    messages: Any = [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "hi there"},
+    ]
+    done = await upstream.client.chat.completions.create(model="gpt-x", messages=messages)
+    assert done.model == "gpt-x"
+    assert done.choices[0].message.content == "Scripted answer: hi there"
+    assert done.choices[0].finish_reason == "stop"
+    assert done.usage is not None
+    assert (done.usage.prompt_tokens, done.usage.completion_tokens, done.usage.total_tokens) == (
+        4,
+        4,
+        8,
+    )
+
+
+async def test_streamed_text_arrives_in_several_chunks_with_usage(upstream: Upstream) -> None:
+    stream = await upstream.client.chat.completions.create(
+        model="m",
+        messages=[{"role": "user", "content": "tell me a story"}],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = [c async for c in stream]
+    assert chunks[0].choices[0].delta.role == "assistant"
+    texts = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert len(texts) >= 3
+    assert "".join(texts) == "Scripted answer: tell me a story"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert chunks[-1].usage.completion_tokens == 6
+
+
+async def test_streamed_tool_call_is_assembled_by_the_client_stream_helper(
+    upstream: Upstream,
+) -> None:
+    async with upstream.client.chat.completions.stream(
+        model="m",
+        messages=[{"role": "user", "content": "get_time then get_weather for 'Oslo' 3 days"}],
+        tools=[CLOCK, WEATHER],
+    ) as stream:
+        final = await stream.get_final_completion()
+    (call,) = final.choices[0].message.tool_calls or []
+    assert final.choices[0].finish_reason == "tool_calls"
+    assert call.function.name == "get_time"  # first offered tool named in the text
+    assert json.loads(call.function.arguments) == {}
+    assert call.id.startswith("call_")
+
+
+async def test_tool_arguments_come_from_the_schema_and_the_text(upstream: Upstream) -> None:
+    done = await upstream.client.chat.completions.create(
+        model="m",
+        messages=[{"role": "user", "content": "weather in 'Paris' for 3 days"}],
+        tools=[WEATHER],
+    )
+    (call,) = done.choices[0].message.tool_calls or []
+    assert call.function.name == "get_weather"  # not named: the first offered tool
+    assert json.loads(call.function.arguments) == {"city": "Paris", "days": 3}
+
+
+async def test_after_a_tool_result_it_answers_with_the_result(upstream: Upstream) -> None:
+    messages: Any = [
+        {"role": "user", "content": "weather in Paris"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": "{}"},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "call_1", "content": "sunny, 21C"},
+    ]
+    done = await upstream.client.chat.completions.create(
+        model="m", messages=messages, tools=[WEATHER]
+    )
+    assert done.choices[0].message.content == "Tool results: get_weather returned sunny, 21C."
+    assert not done.choices[0].message.tool_calls
+
+
+async def test_sse_framing_golden_bytes() -> None:
+    http = httpx2.AsyncClient(transport=ScriptedTransport(clock=lambda: 1700000000))
+    body = {
+        "model": "m",
+        "stream": True,
+        "messages": [{"role": "user", "content": "hi"}],
+        "stream_options": {"include_usage": True},
+    }
+    response = await http.post("http://scripted.invalid/v1/chat/completions", json=body)
+    await http.aclose()
+    assert response.headers["content-type"].startswith("text/event-stream")
+    digest = response.text.split("chatcmpl-scripted-")[1][:20]
+    head = (
+        '"id":"chatcmpl-scripted-' + digest + '","object":"chat.completion.chunk",'
+        '"created":1700000000,"model":"m","system_fingerprint":null'
+    )
+
+    def chunk(delta: str, finish: str = "null") -> str:
+        choice = '{"index":0,"delta":' + delta + ',"logprobs":null,"finish_reason":' + finish + "}"
+        return "data: {" + head + ',"choices":[' + choice + '],"usage":null}\n\n'
+
+    usage = '"usage":{"prompt_tokens":1,"completion_tokens":3,"total_tokens":4}'
+    expected = (
+        chunk('{"role":"assistant","content":"","refusal":null}')
+        + chunk('{"content":"Scripte"}')
+        + chunk('{"content":"d answe"}')
+        + chunk('{"content":"r: hi"}')
+        + chunk("{}", '"stop"')
+        + "data: {"
+        + head
+        + ',"choices":[],'
+        + usage
+        + "}\n\n"
+        + "data: [DONE]\n\n"
+    )
+    assert response.text == expected
+
+
+async def test_bad_requests_get_openai_errors(upstream: Upstream) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        await upstream.client.post("/chat/completions", body={"model": "m"}, cast_to=object)
+    assert info.value.status_code == 400

@@ -1,0 +1,1 @@
+"""Shared test harness: fake upstream, live gateway, and their fixtures."""
