@@ -1,14 +1,99 @@
-"""`ledgergate events ...`: not built yet (see its issue)."""
+"""``ledgergate events export|tail|verify``: the log as JSON Lines, and its integrity check."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import sys
 from typing import Any
+
+import msgspec
+
+from app.adapters.eventstore import open_event_store
+from app.adapters.eventstore.export import export_line, iter_events, verify
+from app.adapters.eventstore.migrate import sqlite_path
+from app.settings import Settings, load_settings
+from domain.ports import EventStore
 
 
 def register(sub: Any) -> None:  # argparse's subparsers action has no public type
-    del sub
+    p = sub.add_parser("events", help="export, tail or verify the event log")
+    actions = p.add_subparsers(dest="events_command", metavar="ACTION", required=True)
+
+    export = actions.add_parser("export", help="print events as JSON Lines")
+    export.add_argument("--after", type=int, default=0, metavar="POS")
+    export.add_argument("--stream", default=None, metavar="S")
+    export.add_argument("--type", action="append", default=None, metavar="T", dest="types")
+    export.set_defaults(handler=_run(_export))
+
+    tail = actions.add_parser("tail", help="print the last events, optionally follow new ones")
+    tail.add_argument("-n", "--lines", type=int, default=10, metavar="N")
+    tail.add_argument("--follow", "-f", action="store_true")
+    tail.set_defaults(handler=_run(_tail))
+
+    check = actions.add_parser("verify", help="check positions and the hash chain")
+    check.set_defaults(handler=_run(_verify))
+
+    for action in (export, tail, check):
+        action.add_argument("--database-url", default=None, metavar="URL")
 
 
-def _unused(args: argparse.Namespace) -> int:
+def _run(fn: Any) -> Any:
+    def handler(args: argparse.Namespace) -> int:
+        settings = load_settings()
+        if args.database_url:
+            settings = msgspec.structs.replace(settings, database_url=args.database_url)
+        path = sqlite_path(settings.database_url)
+        if path is not None and not path.exists():
+            print(f"no event log at {path}", file=sys.stderr)
+            return 2
+        result: int = asyncio.run(_with_store(settings, fn, args))
+        return result
+
+    return handler
+
+
+async def _with_store(settings: Settings, fn: Any, args: argparse.Namespace) -> int:
+    store = await open_event_store(settings)
+    try:
+        result: int = await fn(store, args)
+        return result
+    finally:
+        await store.close()
+
+
+def _write(lines: list[bytes]) -> None:
+    if lines:
+        sys.stdout.buffer.write(b"\n".join(lines) + b"\n")
+        sys.stdout.buffer.flush()
+
+
+async def _export(store: EventStore, args: argparse.Namespace) -> int:
+    lines: list[bytes] = []
+    async for rec in iter_events(store, args.after, args.stream, args.types):
+        lines.append(export_line(rec))
+        if len(lines) >= 1000:
+            _write(lines)
+            lines = []
+    _write(lines)
     return 0
+
+
+async def _tail(store: EventStore, args: argparse.Namespace) -> int:
+    after = max(await store.head() - max(args.lines, 0), 0)
+    if not args.follow:
+        _write([export_line(rec) async for rec in iter_events(store, after)])
+        return 0
+    async for page in store.subscribe(after):
+        _write([export_line(rec) for rec in page])
+    return 0
+
+
+async def _verify(store: EventStore, args: argparse.Namespace) -> int:
+    del args
+    verdict = await verify(store)
+    if verdict.ok:
+        print(f"ok {verdict.count} events")
+        return 0
+    print(f"bad position {verdict.bad_position}: {verdict.reason} ({verdict.count} events ok)")
+    return 1

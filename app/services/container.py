@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from app.adapters.upstream import Upstream
+from app.services.agents import AgentRegistry
+from app.services.chat import ChatService
+from app.services.keys import KeyService
+from app.services.tools import ToolManager
 from app.settings import Settings
 from domain.ports import EventStore
 
@@ -15,6 +20,11 @@ class Services:
 
     settings: Settings
     store: EventStore
+    keys: KeyService = field(default_factory=KeyService)
+    tools: ToolManager = field(default_factory=ToolManager)
+    upstream: Upstream | None = None  # the upstream Chat Completions client
+    agents: AgentRegistry = field(default_factory=AgentRegistry)  # served drop-ins
+    chat: ChatService | None = None  # POST /v1/chat/completions
 
 
 def services_of(request: Any) -> Services:
