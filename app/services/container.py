@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.adapters.upstream import Upstream
 from app.services.agents import AgentRegistry
@@ -12,6 +12,9 @@ from app.services.keys import KeyService
 from app.services.tools import ToolManager
 from app.settings import Settings
 from domain.ports import EventStore
+
+if TYPE_CHECKING:  # the scanner pulls in the Agents SDK; routes only need the type
+    from app.adapters.discovery.scanner import Discovery
 
 
 @dataclass(slots=True)
@@ -25,6 +28,7 @@ class Services:
     upstream: Upstream | None = None  # the upstream Chat Completions client
     agents: AgentRegistry = field(default_factory=AgentRegistry)  # served drop-ins
     chat: ChatService | None = None  # POST /v1/chat/completions
+    discovery: Discovery | None = None  # drop-in scans (startup, admin, watch)
 
 
 def services_of(request: Any) -> Services:

@@ -1,0 +1,70 @@
+"""Who is calling: the Bearer key of a request, resolved to a Principal, or an OpenAI-style 401."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from app.errors import Forbidden, Unauthorized
+from app.services.container import services_of
+from domain.policy import Principal
+
+NO_KEY = (
+    "You didn't provide an API key. You need to provide your API key in an Authorization "
+    "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+)
+BAD_KEY = "Incorrect API key provided. Ask the gateway's operator for a valid key."
+NOT_ADMIN = "This route needs an admin key."
+
+
+def bearer_of(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, or None."""
+    if not authorization:
+        return None
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def principal_of(request: Any) -> Principal:
+    """The caller of ``request`` (a Litestar Request); raises Unauthorized (401)."""
+    bearer = bearer_of(request.headers.get("authorization"))
+    if bearer is None:
+        raise Unauthorized(NO_KEY)
+    principal = services_of(request).keys.authenticate(bearer)
+    if principal is None:
+        raise Unauthorized(BAD_KEY)
+    return principal
+
+
+def require_admin(request: Any) -> Principal:
+    """The caller of ``request`` if it holds an admin key; 401 or Forbidden (403) otherwise."""
+    principal = principal_of(request)
+    if not principal.admin:
+        raise Forbidden(NOT_ADMIN)
+    return principal
+
+
+def key_freshness_middleware(app: ASGIApp) -> ASGIApp:
+    """Before each HTTP request, let the key registry catch up with keys other processes wrote.
+
+    ``principal_of`` stays synchronous; this is where the await happens: on an unknown key, and at
+    most about once a second otherwise (``KeyService.ensure_fresh``). It never rejects anything.
+    """
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.HTTP:
+            services = scope["litestar_app"].state.get("services")
+            if services is not None:
+                bearer = None
+                for name, value in scope.get("headers", ()):
+                    if name == b"authorization":
+                        bearer = bearer_of(value.decode("latin-1"))
+                        break
+                await services.keys.ensure_fresh(bearer)
+        await app(scope, receive, send)
+
+    return middleware
