@@ -1,0 +1,183 @@
+"""``POST /v1/chat/completions``: read and check the body, hand it to ``ChatService``, shape bytes.
+
+Streamed answers are held until their first delta (or error), so an early failure still gets a
+real HTTP status; after that, errors travel as an SSE ``{"error": ...}`` event then ``[DONE]``.
+SSE frames are written as exact bytes (``data: <json>\\n\\n``), not with Litestar's SSE helper
+(whose default separator is ``\\r\\n\\r\\n``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Request, post
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType as MediaTypeSpec
+from litestar.openapi.spec import Operation, RequestBody, Schema
+from litestar.openapi.spec.enums import OpenAPIType
+from litestar.response import Response, Stream
+
+from app.api import wire
+from app.api.auth import principal_of
+from app.api.errors import error_response
+from app.errors import GatewayError, PayloadTooLarge, internal_error
+from app.ids import new_request_id
+from app.services.chat import first_or_disconnect, items_of
+from app.services.chat_run import Answer, ChatRun, Chunk, Done, ErrorChunk, UsageChunk
+from app.services.container import services_of
+
+AnyRequest = Request[Any, Any, Any]
+
+
+class ClientClosedRequest(GatewayError):
+    """The client went away before the answer began (nginx's 499); nobody reads this."""
+
+    status = 499
+    error_type = "invalid_request_error"
+    default_code = "client_closed_request"
+
+
+async def read_body(request: AnyRequest, limit: int) -> bytes:
+    """The whole body, or PayloadTooLarge as soon as it is known to exceed ``limit`` bytes."""
+    too_large = PayloadTooLarge(f"The request body is larger than the {limit}-byte limit.")
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise too_large
+    parts: list[bytes] = []
+    size = 0
+    async for part in request.stream():
+        size += len(part)
+        if size > limit:
+            raise too_large
+        parts.append(part)
+    return b"".join(parts)
+
+
+def _client_of(request: AnyRequest) -> str:
+    client = request.client
+    return f"{client.host}:{client.port}" if client else ""
+
+
+@dataclass
+class _ChatOperation(Operation):
+    """The OpenAPI entry: the body is read by hand (to keep unknown fields), so describe it here."""
+
+    def __post_init__(self) -> None:
+        fields = {
+            "model": Schema(type=OpenAPIType.STRING),
+            "messages": Schema(
+                type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.OBJECT), min_items=1
+            ),
+            "stream": Schema(type=OpenAPIType.BOOLEAN),
+            "stream_options": Schema(type=OpenAPIType.OBJECT),
+            "tools": Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.OBJECT)),
+            "max_tokens": Schema(type=OpenAPIType.INTEGER),
+        }
+        schema = Schema(
+            type=OpenAPIType.OBJECT,
+            required=["model", "messages"],
+            properties=fields,  # type: ignore[arg-type]
+            description="OpenAI Chat Completions request; other OpenAI fields are passed on.",
+        )
+        self.request_body = RequestBody(
+            content={"application/json": MediaTypeSpec(schema=schema)}, required=True
+        )
+
+
+@post(
+    "/v1/chat/completions",
+    status_code=200,
+    request_max_body_size=None,  # enforced by read_body with settings.max_body_bytes
+    operation_class=_ChatOperation,
+    responses={
+        200: ResponseSpec(
+            data_container=wire.ChatCompletion,
+            description="The answer; with stream=true, text/event-stream of"
+            " chat.completion.chunk events",
+        )
+    },
+    summary="Create a chat completion (OpenAI-compatible)",
+    tags=["OpenAI"],
+)
+async def chat_completions(request: AnyRequest) -> Response[Any]:
+    services = services_of(request)
+    request_id = new_request_id()
+    headers = {"x-request-id": request_id}
+    try:
+        chat = services.chat
+        if chat is None:
+            raise internal_error()
+        principal = principal_of(request)
+        raw = wire.decode_body(await read_body(request, services.settings.max_body_bytes))
+        client = _client_of(request)
+        try:
+            chat_request = wire.validate(raw)
+        except GatewayError as exc:
+            await chat.reject(principal, raw, exc, client=client, request_id=request_id)
+            raise
+        run = await chat.start(principal, chat_request, client=client, request_id=request_id)
+        first = await first_or_disconnect(run, request.receive)  # type: ignore[arg-type]
+        if first is None:
+            raise ClientClosedRequest("The client closed the request.")
+    except GatewayError as exc:
+        return error_response(exc, headers)
+    if isinstance(first, Answer):
+        return Response(
+            content=_completion(run, first), media_type="application/json", headers=headers
+        )
+    headers["cache-control"] = "no-cache"
+    return Stream(_sse(run, first), media_type="text/event-stream", headers=headers)
+
+
+def _completion(run: ChatRun, answer: Answer) -> bytes:
+    message = answer.message
+    calls = message.get("tool_calls")
+    body = wire.ChatCompletion(
+        id=run.request_id,
+        created=run.created,
+        model=run.model,
+        choices=[
+            wire.Choice(
+                index=0,
+                message=wire.AssistantMessage(
+                    role="assistant",
+                    content=message.get("content"),
+                    refusal=None,
+                    tool_calls=[
+                        wire.ToolCall(
+                            c["id"],
+                            wire.FunctionCall(c["function"]["name"], c["function"]["arguments"]),
+                        )
+                        for c in calls
+                    ]
+                    if calls
+                    else None,
+                ),
+                finish_reason=answer.finish_reason,
+            )
+        ],
+        usage=wire.CompletionUsage(
+            answer.prompt_tokens,
+            answer.completion_tokens,
+            answer.prompt_tokens + answer.completion_tokens,
+        ),
+    )
+    return wire.encode(body)
+
+
+async def _sse(run: ChatRun, first: Any) -> AsyncIterator[bytes]:
+    framer = wire.ChunkFramer(run.request_id, run.created, run.model, run.request.include_usage)
+    async for item in items_of(run, first):
+        if isinstance(item, Chunk):
+            yield framer.choice(item.delta, item.finish_reason)
+        elif isinstance(item, UsageChunk):
+            yield framer.usage(item.prompt_tokens, item.completion_tokens)
+        elif isinstance(item, ErrorChunk):
+            yield wire.error_event(item.error)
+        elif isinstance(item, Done):
+            yield wire.DONE
+
+
+ROUTES = [chat_completions]

@@ -1,0 +1,294 @@
+"""The chat-completions service: admission (model, ACL, first events) and one task per answer.
+
+``start`` resolves the model (a drop-in agent wins over an upstream model of the same name),
+records ``request.received`` and ``acl.decided`` and starts a ``ChatRun``. The run's producer
+task owns the backend, the ``RequestContext`` and every later event; it hands chunk items to the
+HTTP layer through a small bounded queue (backpressure: a slow client slows the upstream read).
+The end of an answer (``Done`` or the non-streamed ``Answer``) is queued only after ``flush``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from app.context import RequestContext
+from app.errors import Forbidden, GatewayError, NotFound
+from app.ids import new_request_id
+from app.services.agents import AgentEntry, AgentRegistry
+from app.services.backends import ChatBackend, ChatRequest
+from app.services.chat_run import Answer, ChatRun, Chunk, Done, ErrorChunk, UsageChunk
+from app.services.recorder import RequestRecorder
+from domain.events import AclDecided, RequestFailed, RequestReceived
+from domain.policy import Principal, decide_agent, decide_model
+from domain.ports import EventStore
+
+__all__ = (
+    "Answer",
+    "ChatRun",
+    "ChatService",
+    "Chunk",
+    "Done",
+    "ErrorChunk",
+    "UsageChunk",
+    "scrub_body",
+)
+
+log = logging.getLogger(__name__)
+
+_SECRET_NAMES = ("api_key", "apikey", "authorization", "password", "secret", "token")
+
+
+def scrub_body(value: Any) -> Any:
+    """The request body as sent, minus anything that looks like a credential."""
+    if isinstance(value, dict):
+        return {k: "[redacted]" if _secret_name(k) else scrub_body(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub_body(v) for v in value]
+    return value
+
+
+def _secret_name(key: Any) -> bool:
+    lowered = str(key).lower()
+    # max_tokens & co are counts, not credentials.
+    return any(n in lowered for n in _SECRET_NAMES) and not lowered.endswith("_tokens")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    kind: str  # "agent" | "upstream"
+    backend: ChatBackend
+    entry: AgentEntry | None = None
+
+
+class ChatService:
+    """Serves ``POST /v1/chat/completions`` for every model kind."""
+
+    def __init__(
+        self,
+        *,
+        store: EventStore,
+        agents: AgentRegistry,
+        upstream_backend: ChatBackend,
+        allows_model: Callable[[str], bool],
+        tool_manager: Any = None,
+    ) -> None:
+        self.store = store
+        self.agents = agents
+        self.upstream_backend = upstream_backend
+        self.allows_model = allows_model
+        self.tool_manager = tool_manager
+        self._running: set[asyncio.Task[None]] = set()
+
+    def resolve(self, model: str) -> Target | None:
+        entry = self.agents.get(model)
+        if entry is not None:
+            return Target("agent", entry.backend, entry)
+        if self.allows_model(model):
+            return Target("upstream", self.upstream_backend)
+        return None
+
+    async def reject(
+        self,
+        principal: Principal,
+        raw: dict[str, Any],
+        exc: GatewayError,
+        *,
+        client: str = "",
+        request_id: str | None = None,
+    ) -> str:
+        """Record a request that parsed as JSON but is invalid: received, then failed."""
+        request_id = request_id or new_request_id()
+        model = raw.get("model")
+        recorder = RequestRecorder(self.store, request_id)
+        await recorder.record(
+            self._received(
+                request_id,
+                principal,
+                model if isinstance(model, str) else "",
+                raw,
+                "unknown",
+                client=client,
+            ),
+            _failed(request_id, exc, 0),
+        )
+        await recorder.flush()
+        return request_id
+
+    async def start(
+        self,
+        principal: Principal,
+        request: ChatRequest,
+        *,
+        client: str = "",
+        request_id: str | None = None,
+    ) -> ChatRun:
+        """Admit ``request`` and start answering it. Raises GatewayError (already recorded)."""
+        started = time.perf_counter_ns()
+        request_id = request_id or new_request_id()
+        recorder = RequestRecorder(self.store, request_id)
+        target = self.resolve(request.model)
+        if target is None:
+            exc: GatewayError = NotFound(
+                f"The model '{request.model}' does not exist or you do not have access to it.",
+                param="model",
+            )
+            await self._refuse(
+                recorder=recorder,
+                principal=principal,
+                request=request,
+                kind="unknown",
+                client=client,
+                exc=exc,
+            )
+            raise exc
+        if target.kind == "agent":
+            decision, action = decide_agent(principal, request.model), "use_agent"
+        else:
+            decision, action = decide_model(principal, request.model), "use_model"
+        received = self._received(
+            request_id,
+            principal,
+            request.model,
+            request.raw,
+            target.kind,
+            client=client,
+            stream=request.stream,
+        )
+        acl = AclDecided(
+            subject=principal.key_id,
+            action=action,
+            resource=request.model,
+            decision="allow" if decision.allowed else "deny",
+            rule=decision.rule,
+            request_id=request_id,
+            agent=request.model if target.kind == "agent" else "",
+        )
+        if not decision.allowed:
+            exc = Forbidden(
+                f"This key may not use the model '{request.model}' (rule {decision.rule}).",
+                param="model",
+                code="model_not_allowed",
+            )
+            await recorder.record(received, acl, _failed(request_id, exc, 0))
+            await recorder.flush()
+            raise exc
+        await recorder.record(received, acl)
+        entry = target.entry
+        ctx = RequestContext(
+            request_id=request_id,
+            principal=principal,
+            recorder=recorder,
+            agent=entry.name if entry else "",
+            agent_tools=entry.tools if entry else (),
+            tool_manager=self.tool_manager,
+        )
+        run = ChatRun(request, ctx, target.backend, started_ns=started)
+        run.start(self._track)
+        return run
+
+    def _track(self, task: asyncio.Task[None]) -> None:
+        # Keep producer tasks referenced until done: a cancelled run still records its end.
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        """Wait a little for running answers to record their end (shutdown)."""
+        if self._running:
+            await asyncio.wait(set(self._running), timeout=timeout)
+
+    async def _refuse(
+        self,
+        *,
+        recorder: RequestRecorder,
+        principal: Principal,
+        request: ChatRequest,
+        kind: str,
+        client: str,
+        exc: GatewayError,
+    ) -> None:
+        await recorder.record(
+            self._received(
+                recorder.request_id,
+                principal,
+                request.model,
+                request.raw,
+                kind,
+                client=client,
+                stream=request.stream,
+            ),
+            _failed(recorder.request_id, exc, 0),
+        )
+        await recorder.flush()
+
+    @staticmethod
+    def _received(
+        request_id: str,
+        principal: Principal,
+        model: str,
+        raw: dict[str, Any],
+        target: str,
+        *,
+        client: str,
+        stream: bool | None = None,
+    ) -> RequestReceived:
+        if stream is None:
+            stream = raw.get("stream") is True
+        return RequestReceived(
+            request_id=request_id,
+            key_id=principal.key_id,
+            model=model,
+            stream=stream,
+            target=target,
+            body=scrub_body(raw),
+            client=client,
+        )
+
+
+def _failed(request_id: str, exc: GatewayError, duration_us: int) -> RequestFailed:
+    return RequestFailed(
+        request_id=request_id,
+        status=exc.status,
+        error_type=exc.error_type,
+        code=exc.code or "",
+        message=exc.message,
+        duration_us=duration_us,
+    )
+
+
+async def first_or_disconnect(
+    run: ChatRun, receive: Callable[[], Awaitable[dict[str, Any]]]
+) -> Chunk | UsageChunk | ErrorChunk | Done | Answer | None:
+    """The run's first item; None (and the run cancelled) if the client leaves before it."""
+    first = asyncio.ensure_future(run.next())
+    gone = asyncio.ensure_future(_disconnected(receive))
+    try:
+        await asyncio.wait({first, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+    if first.done():
+        return first.result()
+    first.cancel()
+    run.cancel()
+    return None
+
+
+async def _disconnected(receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def items_of(run: ChatRun, first: Any) -> AsyncIterator[Any]:
+    """``first`` then the rest of the run; cancels the run if the consumer stops early."""
+    try:
+        yield first
+        while not isinstance(first, Done):
+            first = await run.next()
+            yield first
+    finally:
+        if not run.finished:
+            run.cancel()

@@ -1,0 +1,302 @@
+"""One answer in flight: a producer task turns backend deltas into OpenAI chunk items and events.
+
+The producer runs in its own task, with the request's ``RequestContext`` set in
+``current_request``, so tools see their caller and a client that goes away cancels exactly
+this task (which closes the upstream stream). It records one ``stream.delta`` per chunk and one
+terminal event, and queues the end of the answer only after the events are durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.context import RequestContext, current_request
+from app.errors import GatewayError, UpstreamError, internal_error
+from app.ids import uuid7
+from app.services.backends import (
+    ChatBackend,
+    ChatRequest,
+    Delta,
+    Finish,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
+from domain.events import RequestCancelled, RequestCompleted, RequestFailed, StreamDelta
+
+log = logging.getLogger(__name__)
+
+ROLE_DELTA: dict[str, Any] = {"role": "assistant", "content": ""}
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One ``chat.completion.chunk`` with a choice: its delta and finish reason."""
+
+    delta: dict[str, Any]
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UsageChunk:
+    prompt_tokens: int
+    completion_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorChunk:
+    """An error after streaming began: sent as an SSE ``{"error": ...}`` event."""
+
+    error: GatewayError
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """``data: [DONE]``: every event of the request is durable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A non-streamed answer, once every event of the request is durable."""
+
+    message: dict[str, Any]
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+
+
+Item = Chunk | UsageChunk | ErrorChunk | Done | Answer
+
+
+@dataclass(slots=True)
+class _Call:
+    id: str
+    name: str
+    arguments: str
+    client: bool
+
+
+@dataclass(slots=True)
+class _State:
+    seq: int = 0
+    emitted: bool = False
+    text: list[str] = field(default_factory=list)
+    calls: dict[int, _Call] = field(default_factory=dict)
+    finish: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    ttft_us: int = 0
+    terminal: bool = False
+
+    def final_reason(self) -> str:
+        if any(c.client for c in self.calls.values()):
+            return "tool_calls"
+        # Tools the gateway ran itself never end the answer with "tool_calls".
+        if self.finish in (None, "tool_calls"):
+            return "stop"
+        return self.finish
+
+    def message(self) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(self.text) or None}
+        client_calls = [c for _i, c in sorted(self.calls.items()) if c.client]
+        if client_calls:
+            message["tool_calls"] = [
+                {
+                    "id": c.id,
+                    "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments},
+                }
+                for c in client_calls
+            ]
+        return message
+
+    def absorb(self, delta: Delta) -> Chunk | None:
+        """Fold ``delta`` into the answer; the chunk a client should see for it, if any."""
+        if isinstance(delta, TextDelta):
+            if not delta.content:
+                return None
+            self.text.append(delta.content)
+            return Chunk({"content": delta.content})
+        if isinstance(delta, ToolCallDelta):
+            call = self.calls.get(delta.index)
+            if call is None:
+                # id/type/name only on a call's first fragment, whatever the upstream repeats.
+                call = _Call(
+                    delta.id or "call_" + uuid7().replace("-", ""),
+                    delta.name or "",
+                    delta.arguments,
+                    delta.client,
+                )
+                self.calls[delta.index] = call
+                function = {"name": call.name, "arguments": delta.arguments}
+                first = {"index": delta.index, "id": call.id, "type": "function"}
+                return Chunk({"tool_calls": [{**first, "function": function}]})
+            if not delta.arguments:
+                return None  # no empty `"arguments": ""` fragments after the first
+            call.arguments += delta.arguments
+            fragment = {"index": delta.index, "function": {"arguments": delta.arguments}}
+            return Chunk({"tool_calls": [fragment]})
+        if isinstance(delta, Finish):
+            self.finish = delta.reason
+        elif isinstance(delta, Usage):
+            self.prompt_tokens += delta.prompt_tokens
+            self.completion_tokens += delta.completion_tokens
+        return None
+
+
+class ChatRun:
+    """An admitted request being answered. Read items with ``next`` until ``Done``/``Answer``."""
+
+    def __init__(
+        self,
+        request: ChatRequest,
+        ctx: RequestContext,
+        backend: ChatBackend,
+        *,
+        started_ns: int,
+        queue_size: int = 8,
+    ) -> None:
+        self.request = request
+        self.ctx = ctx
+        self.backend = backend
+        self.request_id = ctx.request_id
+        self.model = request.model
+        self.created = int(time.time())
+        self.finished = False
+        self._started_ns = started_ns
+        self._queue: asyncio.Queue[Item | GatewayError] = asyncio.Queue(queue_size)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, track: Callable[[asyncio.Task[None]], None] | None = None) -> None:
+        context = contextvars.copy_context()
+        context.run(current_request.set, self.ctx)
+        self._task = asyncio.create_task(self._produce(), context=context)
+        if track is not None:
+            track(self._task)
+
+    async def next(self) -> Item:
+        """The next item; raises the GatewayError of a failure before anything was sent."""
+        item = await self._queue.get()
+        if isinstance(item, GatewayError):
+            self.finished = True
+            raise item
+        if isinstance(item, Done | Answer):
+            self.finished = True
+        return item
+
+    def cancel(self) -> None:
+        """The client went away: stop the backend (and its upstream call), record the end."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        return self._task
+
+    def _micros(self) -> int:
+        return (time.perf_counter_ns() - self._started_ns) // 1000
+
+    async def _emit(self, state: _State, chunk: Chunk | UsageChunk) -> None:
+        if isinstance(chunk, Chunk):
+            event = StreamDelta(seq=state.seq, delta=chunk.delta, finish_reason=chunk.finish_reason)
+        else:
+            usage = {
+                "prompt_tokens": chunk.prompt_tokens,
+                "completion_tokens": chunk.completion_tokens,
+                "total_tokens": chunk.prompt_tokens + chunk.completion_tokens,
+            }
+            event = StreamDelta(seq=state.seq, usage=usage)
+        state.seq += 1
+        await self.ctx.recorder.record(event)
+        state.emitted = True
+        await self._queue.put(chunk)
+
+    async def _produce(self) -> None:
+        state = _State()
+        stream = self.request.stream
+        recorder = self.ctx.recorder
+        try:
+            async for delta in self.backend.run(self.request, self.ctx):
+                if not state.ttft_us:
+                    state.ttft_us = max(1, self._micros())
+                    if stream:
+                        await self._emit(state, Chunk(dict(ROLE_DELTA)))
+                chunk = state.absorb(delta)
+                if chunk is not None and stream:
+                    await self._emit(state, chunk)
+            if state.finish is None:
+                raise UpstreamError(
+                    "The answer ended before it was finished.", code="upstream_incomplete"
+                )
+            reason = state.final_reason()
+            if stream:
+                await self._emit(state, Chunk({}, reason))
+                if self.request.include_usage:
+                    usage = UsageChunk(state.prompt_tokens, state.completion_tokens)
+                    await self._emit(state, usage)
+            message = None if stream else state.message()
+            state.terminal = True
+            await recorder.record(
+                RequestCompleted(
+                    request_id=self.request_id,
+                    created=self.created,
+                    model=self.model,
+                    finish_reason=reason,
+                    duration_us=self._micros(),
+                    ttft_us=state.ttft_us,
+                    prompt_tokens=state.prompt_tokens,
+                    completion_tokens=state.completion_tokens,
+                    message=message,
+                )
+            )
+            await recorder.flush()
+            if stream:
+                await self._queue.put(Done())
+            else:
+                answer = Answer(
+                    state.message(), reason, state.prompt_tokens, state.completion_tokens
+                )
+                await self._queue.put(answer)
+        except asyncio.CancelledError:
+            if not state.terminal:
+                state.terminal = True
+                await recorder.record(
+                    RequestCancelled(
+                        request_id=self.request_id,
+                        reason="client_disconnected",
+                        duration_us=self._micros(),
+                    )
+                )
+            await recorder.flush()
+            raise
+        except GatewayError as exc:
+            await self._fail(state, exc)
+        except Exception:
+            log.exception("request %s failed", self.request_id)
+            await self._fail(state, internal_error())
+
+    async def _fail(self, state: _State, exc: GatewayError) -> None:
+        if not state.terminal:
+            state.terminal = True
+            await self.ctx.recorder.record(
+                RequestFailed(
+                    request_id=self.request_id,
+                    status=exc.status,
+                    error_type=exc.error_type,
+                    code=exc.code or "",
+                    message=exc.message,
+                    duration_us=self._micros(),
+                )
+            )
+        await self.ctx.recorder.flush()
+        if state.emitted:
+            await self._queue.put(ErrorChunk(exc))
+            await self._queue.put(Done())
+        else:
+            await self._queue.put(exc)
