@@ -1,0 +1,254 @@
+"""One discovery scan: tool modules, then every drop-in; registry updates and discovery events.
+
+A scan records ``discovery.scan_started``, one ``discovery.agent_loaded`` or
+``discovery.dropin_failed`` per drop-in (and per tool module), ``discovery.agent_unloaded`` for
+a removed drop-in or a loaded one whose reload failed, then ``discovery.scan_completed`` with
+counts. Unchanged drop-ins (same digest) are not imported again. Scans never overlap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app.adapters.declarative import load_declarative
+from app.adapters.discovery.files import DropinSource, find_dropins
+from app.adapters.discovery.loader import Entry, LoadedModule, forget, load_python
+from app.adapters.sdk.backend import SdkBackend, WorkflowBackend
+from app.adapters.sdk.runner_hook import install_runner_hook
+from app.adapters.toolmodules import load_tool_modules
+from app.ids import uuid7
+from app.services.agents import AgentEntry, AgentRegistry, DropinError
+from app.services.backends import ChatBackend
+from app.settings import Settings
+from domain.events import (
+    AgentLoaded,
+    AgentUnloaded,
+    DropinFailed,
+    Event,
+    ScanCompleted,
+    ScanStarted,
+)
+from domain.ports import EventStore, NewEvent
+
+STREAM = "discovery"
+
+
+@dataclass
+class _Served:
+    entry: AgentEntry
+    entrypoint: str
+    module: LoadedModule | None  # None for declarative drop-ins
+
+
+@dataclass
+class ScanReport:
+    scan_id: str
+    loaded: list[AgentLoaded] = field(default_factory=list)
+    failed: list[DropinFailed] = field(default_factory=list)
+    unloaded: list[AgentUnloaded] = field(default_factory=list)
+    unchanged: int = 0
+
+
+def _micros(start: float) -> int:
+    return int((time.perf_counter() - start) * 1_000_000)
+
+
+class Discovery:
+    """Keeps ``registry`` equal to what the drop-in roots hold, and says so in the log."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: EventStore,
+        registry: AgentRegistry,
+        upstream: Any,
+        tools: Any,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.registry = registry
+        self.upstream = upstream
+        self.tools = tools
+        self._served: dict[str, _Served] = {}
+        self._tool_modules: set[str] = set()
+        self._lock = asyncio.Lock()
+        install_runner_hook()
+
+    async def scan(self, reason: str) -> ScanReport:
+        """Scan every root once (``reason``: startup, admin, cli, watch)."""
+        async with self._lock:
+            return await self._scan(reason)
+
+    async def _record(self, *events: Event) -> None:
+        await self.store.append(STREAM, [NewEvent.of(e, uuid7()) for e in events])
+
+    async def _scan(self, reason: str) -> ScanReport:
+        start = time.perf_counter()
+        report = ScanReport(uuid7())
+        roots = list(self.settings.agents_dirs)
+        await self._record(ScanStarted(scan_id=report.scan_id, roots=roots, reason=reason))
+        await self._scan_tool_modules(report)
+        sources, duplicates = find_dropins(roots)
+        for source in sources:
+            await self._one(source, report)
+        for dup in duplicates:
+            first = next(s for s in sources if s.name == dup.name)
+            await self._fail(
+                report,
+                dup,
+                DropinError(
+                    "duplicate_name",
+                    f"another drop-in named '{dup.name}' is served from {first.path}",
+                    "Rename one of the two folders (the model id is the folder name).",
+                ),
+            )
+        present = {s.name for s in sources}
+        for name in [n for n in self._served if n not in present]:
+            await self._unload(report, name, "removed")
+        await self._record(
+            ScanCompleted(
+                scan_id=report.scan_id,
+                loaded=len(report.loaded),
+                failed=len(report.failed),
+                unloaded=len(report.unloaded),
+                unchanged=report.unchanged,
+                duration_us=_micros(start),
+            )
+        )
+        return report
+
+    async def _scan_tool_modules(self, report: ScanReport) -> None:
+        dirs = list(self.settings.tools_dirs)
+        loaded, failed = await asyncio.to_thread(load_tool_modules, dirs)
+        self.tools.replace(loaded)
+        self.tools.failed_modules = failed
+        by_path: dict[str, list[str]] = defaultdict(list)
+        for spec, _fn in loaded:
+            by_path[spec.source].append(spec.name)
+        for path, names in sorted(by_path.items()):
+            event = AgentLoaded(
+                scan_id=report.scan_id,
+                name=Path(path).stem if Path(path).stem != "__init__" else Path(path).parent.name,
+                path=path,
+                kind="tool_module",
+                entrypoint="@gateway_tool",
+                digest="",
+                tools=sorted(names),
+            )
+            report.loaded.append(event)
+            await self._record(event)
+        for failure in failed:
+            event_f = DropinFailed(
+                scan_id=report.scan_id,
+                name=failure.name,
+                path=failure.path,
+                kind="tool_module",
+                error_type=failure.error_type,
+                message=failure.message,
+                remediation=failure.remediation,
+                digest=failure.digest,
+            )
+            report.failed.append(event_f)
+            await self._record(event_f)
+        self._tool_modules = set(by_path) | {f.path for f in failed}
+
+    async def _one(self, source: DropinSource, report: ScanReport) -> None:
+        digest = await asyncio.to_thread(source.digest)
+        served = self._served.get(source.name)
+        if served and served.entry.digest == digest and served.entry.path == str(source.path):
+            report.unchanged += 1
+            await self._loaded(report, served, reloaded=False)
+            return
+        try:
+            new = await self._load(source, digest)
+        except DropinError as error:
+            if served is not None:
+                await self._unload(report, source.name, "failed_reload")
+            await self._fail(report, source, error, digest)
+            return
+        self.registry.put(new.entry)  # swapped whole: running requests keep the old entry
+        self._served[source.name] = new
+        if served is not None and served.module is not None:
+            forget(served.module.private_name)
+        await self._loaded(report, new, reloaded=served is not None)
+
+    async def _load(self, source: DropinSource, digest: str) -> _Served:
+        if source.kind == "toml":
+            entry = load_declarative(
+                source.path,
+                source.name,
+                upstream=self.upstream,
+                tools=self.tools,
+                settings=self.settings,
+            )
+            return _Served(entry, "agent.toml", None)
+        module, found = await asyncio.to_thread(load_python, source)
+        entry = AgentEntry(
+            name=source.name,
+            kind=found.kind,
+            path=str(source.path),
+            backend=self._backend(source.name, found),
+            tools=found.tools,
+            digest=digest,
+            description=(getattr(module.module, "__doc__", None) or "").strip().split("\n")[0],
+        )
+        return _Served(entry, found.entrypoint, module)
+
+    def _backend(self, name: str, found: Entry) -> ChatBackend:
+        max_turns = self.settings.max_turns
+        if found.kind == "agent_builder":
+            return WorkflowBackend(
+                name, found.run_workflow, found.input_type, self.upstream, max_turns
+            )
+        assert found.agent is not None
+        return SdkBackend(name, found.agent, self.upstream, max_turns)
+
+    async def _loaded(self, report: ScanReport, served: _Served, *, reloaded: bool) -> None:
+        entry = served.entry
+        event = AgentLoaded(
+            scan_id=report.scan_id,
+            name=entry.name,
+            path=entry.path,
+            kind=entry.kind,
+            entrypoint=served.entrypoint,
+            digest=entry.digest,
+            tools=list(entry.tools),
+            reloaded=reloaded,
+        )
+        report.loaded.append(event)
+        await self._record(event)
+
+    async def _fail(
+        self, report: ScanReport, source: DropinSource, error: DropinError, digest: str = ""
+    ) -> None:
+        event = DropinFailed(
+            scan_id=report.scan_id,
+            name=source.name,
+            path=str(source.path),
+            kind="agent",
+            error_type=error.error_type,
+            message=error.message,
+            remediation=error.remediation,
+            digest=digest,
+        )
+        report.failed.append(event)
+        await self._record(event)
+
+    async def _unload(self, report: ScanReport, name: str, reason: str) -> None:
+        served = self._served.pop(name)
+        current = self.registry.get(name)
+        if current is served.entry:
+            self.registry.remove(name)
+        if served.module is not None:
+            forget(served.module.private_name)
+        event = AgentUnloaded(
+            scan_id=report.scan_id, name=name, path=served.entry.path, reason=reason
+        )
+        report.unloaded.append(event)
+        await self._record(event)

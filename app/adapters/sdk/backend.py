@@ -1,0 +1,141 @@
+"""Chat backends for Agents SDK drop-ins: a hand-written agent, or an Agent Builder workflow.
+
+Both run on a per-request model provider bound to the gateway's upstream and stream deltas as
+the SDK produces them. Tools the agent runs are shown as tool-call deltas but the answer always
+ends with ``finish_reason: "stop"``: the gateway ran them. Closing the delta iterator (the
+client went away) cancels the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol
+
+from agents.agent import Agent
+from agents.run import RunConfig, Runner
+from pydantic import BaseModel
+
+from app.adapters.sdk.convert import last_user_text, to_input_items
+from app.adapters.sdk.errors import to_gateway_error
+from app.adapters.sdk.provider import GatewayModelProvider, RunTelemetry
+from app.adapters.sdk.runner_hook import DONE, WorkflowRun, current_workflow, stop_run
+from app.adapters.sdk.stream import DeltaTranslator
+from app.context import RequestContext, current_request
+from app.services.backends import ChatRequest, Delta, Finish, TextDelta, Usage
+
+
+class UpstreamLike(Protocol):
+    """What a backend needs of ``app.adapters.upstream.Upstream``: its client and label."""
+
+    client: Any
+    label: str
+
+
+class _DefaultWorkflowInput(BaseModel):
+    input_as_text: str
+
+
+def _enter(ctx: RequestContext) -> None:
+    # Tool governance reads the caller from this ContextVar; the SDK's tool tasks copy it.
+    if current_request.get() is not ctx:
+        current_request.set(ctx)
+
+
+def _telemetry(upstream: UpstreamLike, request: ChatRequest, ctx: RequestContext) -> RunTelemetry:
+    return RunTelemetry(ctx.recorder, upstream.label, max_tokens=request.max_tokens)
+
+
+class SdkBackend:
+    """Runs one entry ``Agent`` with the chat history as input."""
+
+    def __init__(self, name: str, agent: Agent[Any], upstream: UpstreamLike, max_turns: int):
+        self.name = name
+        self.agent = agent
+        self.upstream = upstream
+        self.max_turns = max_turns
+
+    async def run(self, request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Delta]:
+        items: Any = to_input_items(request.messages)  # SDK input item dicts
+        _enter(ctx)
+        telemetry = _telemetry(self.upstream, request, ctx)
+        config = RunConfig(
+            model_provider=GatewayModelProvider(self.upstream.client, telemetry),
+            tracing_disabled=True,
+        )
+        result = Runner.run_streamed(
+            self.agent,
+            items,
+            max_turns=self.max_turns,
+            run_config=config,
+        )
+        translator = DeltaTranslator()
+        try:
+            async for event in result.stream_events():
+                for delta in translator.feed(event):
+                    yield delta
+        except Exception as exc:
+            raise to_gateway_error(exc, self.name) from exc
+        finally:
+            stop_run(result)
+        yield Usage(telemetry.prompt_tokens, telemetry.completion_tokens)
+        yield Finish("stop")
+
+
+def _output_text(output: Any, wf: WorkflowRun) -> str:
+    """The workflow's answer when none was streamed: ``output_text``, else the last final output."""
+    if isinstance(output, dict) and isinstance(output.get("output_text"), str):
+        return str(output["output_text"])
+    if isinstance(output, str):
+        return output
+    final = wf.last_result.final_output if wf.last_result is not None else None
+    return final if isinstance(final, str) else ""
+
+
+class WorkflowBackend:
+    """Runs an Agent Builder export's ``run_workflow(workflow_input)`` unchanged."""
+
+    def __init__(
+        self,
+        name: str,
+        run_workflow: Callable[[Any], Any],
+        input_type: type[Any] | None,
+        upstream: UpstreamLike,
+        max_turns: int,
+    ):
+        self.name = name
+        self.run_workflow = run_workflow
+        self.input_type = input_type or _DefaultWorkflowInput
+        self.upstream = upstream
+        self.max_turns = max_turns
+
+    async def _drive(self, wf: WorkflowRun, text: str) -> Any:
+        try:
+            return await self.run_workflow(self.input_type(input_as_text=text))
+        finally:
+            wf.queue.put_nowait(DONE)
+
+    async def run(self, request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Delta]:
+        text = last_user_text(request.messages)
+        _enter(ctx)
+        telemetry = _telemetry(self.upstream, request, ctx)
+        wf = WorkflowRun(GatewayModelProvider(self.upstream.client, telemetry), self.max_turns)
+        token = current_workflow.set(wf)
+        try:  # the task copies the context now: the runner hook sees ``wf`` only there
+            task = asyncio.create_task(self._drive(wf, text))
+        finally:
+            current_workflow.reset(token)
+        try:
+            while (item := await wf.queue.get()) is not DONE:
+                yield item
+            try:
+                output = await task
+            except Exception as exc:
+                raise to_gateway_error(exc, self.name) from exc
+        finally:
+            if not task.done():
+                task.cancel()  # the client went away: the hook stops the inner run
+        if not wf.translator.text_seen and (answer := _output_text(output, wf)):
+            yield TextDelta(answer)
+        yield Usage(telemetry.prompt_tokens, telemetry.completion_tokens)
+        yield Finish("stop")

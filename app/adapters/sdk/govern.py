@@ -1,0 +1,174 @@
+"""Load-time governance of a drop-in's agent graph: wrap every function tool, refuse the rest.
+
+The graph is walked once, at load: the entry agent's tools, its handoff targets and the agents
+behind ``as_tool()`` tools, transitively. Each ``FunctionTool`` is wrapped in place (never while
+serving: the SDK refuses tool lists that change under concurrent runs) so its calls go through
+the gateway's ``ToolManager`` with ``source="sdk"``. Hosted tools cannot be governed (nor run
+on Chat Completions) and make the drop-in fail with a remediation. Local MCP servers rebuild
+their tools every turn, so wrapping misses them: one is accepted only with a static allow-list
+(``tool_filter``) and ``gateway_mcp_guardrail`` in its ``tool_input_guardrails``, which puts
+each call through the gateway's access policy (``acl.decided``; denied calls are refused).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents.agent import Agent
+from agents.handoffs import Handoff
+from agents.models.interface import Model
+from agents.tool import FunctionTool
+from agents.tool_guardrails import (
+    ToolGuardrailFunctionOutput,
+    ToolInputGuardrailData,
+    tool_input_guardrail,
+)
+
+from app.context import current_request
+from app.dropin import govern_function_tool, is_gateway_tool
+from app.services.agents import DropinError
+from domain.events import AclDecided
+from domain.policy import decide_tool
+
+USE_GATEWAY_TOOL = 'use `use_gateway_tool("<name>")` from app.dropin for a governed gateway tool'
+MCP_FIX = (
+    "Give the MCP server tool_filter=create_static_tool_filter(allowed_tool_names=[...]) and "
+    "tool_input_guardrails=[gateway_mcp_guardrail] (from app.adapters.sdk.govern), or "
+    + USE_GATEWAY_TOOL
+    + "."
+)
+
+
+@tool_input_guardrail
+async def gateway_mcp_guardrail(data: ToolInputGuardrailData) -> ToolGuardrailFunctionOutput:
+    """The gateway's access policy for an MCP tool call, recorded as ``acl.decided``."""
+    ctx = current_request.get()
+    name = data.context.tool_name
+    if ctx is None:
+        return ToolGuardrailFunctionOutput.reject_content(
+            f"Tool '{name}' is not allowed outside a gateway request."
+        )
+    decision = decide_tool(ctx.principal, ctx.agent_tools, name)
+    await ctx.recorder.record(
+        AclDecided(
+            subject=ctx.principal.key_id,
+            action="call_tool",
+            resource=name,
+            decision="allow" if decision.allowed else "deny",
+            rule=decision.rule,
+            request_id=ctx.request_id,
+            agent=ctx.agent,
+        )
+    )
+    if decision.allowed:
+        return ToolGuardrailFunctionOutput.allow()
+    return ToolGuardrailFunctionOutput.reject_content(
+        f"Tool '{name}' is not allowed for this caller (rule {decision.rule})."
+    )
+
+
+def _mcp_allowed(server: Any) -> list[str] | None:
+    """The statically allowed tool names of a governed MCP server, or None if ungoverned."""
+    guards = getattr(server, "tool_input_guardrails", None) or []
+    tool_filter = getattr(server, "tool_filter", None)
+    allowed = tool_filter.get("allowed_tool_names") if isinstance(tool_filter, dict) else None
+    if gateway_mcp_guardrail in guards and allowed:
+        return [str(n) for n in allowed]
+    return None
+
+
+@dataclass
+class AgentGraph:
+    """Every agent reachable from an entry agent and every function tool they hold."""
+
+    agents: list[Agent[Any]] = field(default_factory=list)
+    tools: list[FunctionTool] = field(default_factory=list)
+    mcp_tools: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    remediations: list[str] = field(default_factory=list)
+
+    @property
+    def tool_names(self) -> tuple[str, ...]:
+        return tuple(sorted({t.name for t in self.tools} | set(self.mcp_tools)))
+
+    def problem(self, message: str, remediation: str) -> None:
+        self.problems.append(message)
+        if remediation not in self.remediations:
+            self.remediations.append(remediation)
+
+
+def handoff_target(handoff: Any) -> Agent[Any] | None:
+    if isinstance(handoff, Agent):
+        return handoff
+    if isinstance(handoff, Handoff) and handoff._agent_ref is not None:
+        target = handoff._agent_ref()
+        return target if isinstance(target, Agent) else None
+    return None
+
+
+def children(agent: Agent[Any]) -> list[Agent[Any]]:
+    """Agents ``agent`` can hand off to or call as a tool."""
+    out = [t for h in agent.handoffs if (t := handoff_target(h)) is not None]
+    for tool in agent.tools:
+        inner = getattr(tool, "_agent_instance", None)
+        if isinstance(tool, FunctionTool) and isinstance(inner, Agent):
+            out.append(inner)
+    return out
+
+
+def walk(entry: Agent[Any]) -> AgentGraph:
+    graph = AgentGraph()
+    seen: set[int] = set()
+    pending = [entry]
+    while pending:
+        agent = pending.pop()
+        if id(agent) in seen:
+            continue
+        seen.add(id(agent))
+        graph.agents.append(agent)
+        for tool in agent.tools:
+            if isinstance(tool, FunctionTool):
+                graph.tools.append(tool)
+            else:
+                kind = type(tool).__name__
+                graph.problem(
+                    f"agent '{agent.name}' uses the hosted tool {kind}",
+                    f"Remove {kind} and {USE_GATEWAY_TOOL}, or a local @function_tool.",
+                )
+        for server in getattr(agent, "mcp_servers", None) or []:
+            allowed = _mcp_allowed(server)
+            if allowed is not None:
+                graph.mcp_tools.extend(allowed)
+                continue
+            label = getattr(server, "name", type(server).__name__)
+            graph.problem(
+                f"agent '{agent.name}' uses the MCP server '{label}' without gateway governance",
+                MCP_FIX,
+            )
+        pending.extend(children(agent))
+    return graph
+
+
+def govern(entry: Agent[Any]) -> AgentGraph:
+    """Wrap every function tool reachable from ``entry``; raise ``DropinError`` if any cannot be."""
+    graph = walk(entry)
+    own_models = [a.name for a in graph.agents if isinstance(a.model, Model)]
+    if own_models:
+        # A Model instance carries its own client: its calls would bypass the gateway's upstream.
+        raise DropinError(
+            "ungoverned_model",
+            f"agent(s) {', '.join(own_models)} bring their own Model instance and client",
+            'Set model to a model name string (e.g. model="gpt-4.1"): the gateway supplies '
+            "the upstream.",
+        )
+    if graph.problems:
+        raise DropinError(
+            "ungovernable_tool",
+            "; ".join(graph.problems) + " (the gateway cannot govern it)",
+            " ".join(graph.remediations),
+        )
+    for tool in graph.tools:
+        if not is_gateway_tool(tool):
+            govern_function_tool(tool)
+    return graph

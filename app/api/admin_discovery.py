@@ -1,0 +1,32 @@
+"""``POST /admin/discovery/scan``: rescan the drop-in roots now (admin key)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, post
+
+from app.api.auth import require_admin
+from app.errors import GatewayError
+from app.services.container import services_of
+
+
+@post("/admin/discovery/scan", status_code=200)
+async def scan(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    require_admin(request)
+    discovery = services_of(request).discovery
+    if discovery is None:
+        raise GatewayError("Discovery is not running.", code="discovery_unavailable")
+    report = await discovery.scan("admin")
+    return {
+        "object": "discovery.scan",
+        "scan_id": report.scan_id,
+        "loaded": [msgspec.to_builtins(e) for e in report.loaded],
+        "failed": [msgspec.to_builtins(e) for e in report.failed],
+        "unloaded": [msgspec.to_builtins(e) for e in report.unloaded],
+        "unchanged": report.unchanged,
+    }
+
+
+ROUTES = [scan]
