@@ -72,6 +72,22 @@ class _Plan(msgspec.Struct):
     tool_call: dict[str, Any] | None = None  # {"id", "name", "arguments" (JSON text)}
 
 
+def _relevance(name: str, text: str) -> tuple[int, int]:
+    """How well a tool name matches the user's text: whole name first, then its word parts."""
+    lowered = text.lower()
+    parts = [p for p in re.split(r"[_\-\s]+", name.lower()) if len(p) > 2]
+    return (name.lower() in lowered, sum(p in lowered for p in parts))
+
+
+def _response_schema(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON schema of a structured-output request (``response_format: json_schema``)."""
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
+        schema = (fmt.get("json_schema") or {}).get("schema")
+        return schema if isinstance(schema, dict) else {}
+    return None
+
+
 def plan_reply(body: dict[str, Any]) -> _Plan:
     """Decide the reply to a chat request: a text answer or one tool call."""
     messages: list[dict[str, Any]] = [m for m in body.get("messages") or [] if isinstance(m, dict)]
@@ -91,10 +107,7 @@ def plan_reply(body: dict[str, Any]) -> _Plan:
         ]
         return _Plan(text="Tool results: " + "; ".join(parts) + ".")
     if tools and body.get("tool_choice") != "none" and last_user >= 0:
-        lowered = user_text.lower()
-        chosen = next(
-            (t for t in tools if str(t["function"].get("name", "")).lower() in lowered), tools[0]
-        )
+        chosen = max(tools, key=lambda t: _relevance(str(t["function"].get("name", "")), user_text))
         fn = chosen["function"]
         args = _tool_arguments(fn.get("parameters") or {}, user_text)
         digest = hashlib.sha256(f"{last_user}:{user_text}:{fn['name']}".encode()).hexdigest()
@@ -105,6 +118,9 @@ def plan_reply(body: dict[str, Any]) -> _Plan:
                 "arguments": msgspec.json.encode(args).decode(),
             }
         )
+    schema = _response_schema(body)
+    if schema is not None:
+        return _Plan(text=msgspec.json.encode(_tool_arguments(schema, user_text)).decode())
     if not user_text:
         return _Plan(text="Hello from the scripted upstream.")
     return _Plan(text=f"Scripted answer: {user_text}")
