@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
 from agents.exceptions import AgentsException
+from agents.tool import maybe_invoke_function_tool_failure_error_function
 from agents.tool_context import ToolContext
 
 from agents import FunctionTool
@@ -119,7 +120,23 @@ def govern_function_tool(tool: FunctionTool) -> FunctionTool:
     if is_gateway_tool(tool) or getattr(tool, GOVERNED_ATTR, False):
         return tool
     original = tool.on_invoke_tool
+    # function_tool's invoker turns the tool's own exceptions into a message before we could see
+    # them; calling its inner implementation lets the ToolManager record them as tool.failed.
+    inner = getattr(original, "_invoke_tool_impl", None)
     name = tool.name
+
+    async def run(ctx: ToolContext[Any], arguments: str) -> Any:
+        if inner is None:
+            return await original(ctx, arguments)
+        try:
+            return await inner(ctx, arguments)
+        except AgentsException as exc:  # bad arguments, output validation: the SDK's own policy
+            message = await maybe_invoke_function_tool_failure_error_function(
+                function_tool=tool, context=ctx, error=exc
+            )
+            if message is None:
+                raise
+            return message
 
     async def invoke(ctx: ToolContext[Any], arguments: str) -> Any:
         request = current_request.get()
@@ -129,7 +146,7 @@ def govern_function_tool(tool: FunctionTool) -> FunctionTool:
             name,
             arguments,
             call_id=ctx.tool_call_id,
-            invoke=lambda: original(ctx, arguments),
+            invoke=lambda: run(ctx, arguments),
             reraise=(AgentsException,),
         )
 

@@ -121,3 +121,22 @@ async def test_call_sdk_tool_times_out_and_reports_raised_errors(
         ("sdk", "timeout", "timeout"),
         ("sdk", "error", "KeyError"),
     ]
+
+
+async def test_an_sdk_function_tool_that_raises_is_recorded_as_failed(
+    store: EventStore, manager: ToolManager
+) -> None:
+    @function_tool
+    def flaky(city: str) -> str:
+        """Always fails."""
+        raise ValueError(f"no data for {city}")
+
+    govern_function_tool(flaky)
+    boss = Principal(key_id="k", name="k", tools=("*",))
+    with serving(store, manager, principal=boss, agent="travel") as req:
+        out = await run_tool(flaky, '{"city": "Lima"}')
+        bad_json = await run_tool(flaky, "{not json")
+    assert out == "Tool 'flaky' failed: ValueError: no data for Lima"
+    assert isinstance(bad_json, str) and "error" in bad_json.lower()  # the SDK's own message
+    failed = by_type(await req.events(), ToolFailed)
+    assert (failed.source, failed.outcome, failed.error_type) == ("sdk", "error", "ValueError")
