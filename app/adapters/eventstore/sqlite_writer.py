@@ -1,0 +1,323 @@
+"""The SQLite write side: one connection, one thread, one transaction per group of batches.
+
+Positions, versions and the hash chain are computed inside ``BEGIN IMMEDIATE`` from the chain
+head as stored, so a second process appending to the same file can never cause a hole or a
+fork. The hot path is a few multi-row ``INSERT``s (one statement releases the GIL once, where
+``executemany`` releases it per row and waits for it back each time while producers run on the
+event loop); a unique-index clash (an idempotent retry, a
+``(stream, version)`` race) rolls the group back and replays it batch by batch under savepoints,
+so one bad batch fails alone and the others still commit.
+"""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+import time
+from collections.abc import Sequence
+
+from app.adapters.eventstore.base import Batch, check_expected, check_retry
+from app.adapters.eventstore.canonical import (
+    ZERO_HASH,
+    canonical_string,
+    chain_hash,
+    envelope_bytes,
+    format_recorded_at,
+    now_micros,
+)
+from domain.ports import ANY, EventStoreError, RecordedEvent, WrongExpectedVersion
+
+_INSERT = (
+    "INSERT INTO events (position, event_id, stream_id, version, type_id, schema_version,"
+    " recorded_at, data, meta, hash) VALUES "
+)
+_COLUMNS = 10
+_CHUNK = 512  # rows per statement: 5,120 parameters, under SQLite's 32,766
+
+
+@functools.lru_cache(maxsize=_CHUNK)
+def _insert_sql(rows: int) -> str:
+    return _INSERT + ",".join(["(?,?,?,?,?,?,?,?,?,?)"] * rows)
+
+
+def insert_rows(conn: sqlite3.Connection, flat: list[object]) -> None:
+    """Insert rows given as one flat parameter list, ``_CHUNK`` rows per statement."""
+    step = _CHUNK * _COLUMNS
+    for start in range(0, len(flat), step):
+        chunk = flat[start : start + step]
+        conn.execute(_insert_sql(len(chunk) // _COLUMNS), chunk)
+
+
+_SET_HEAD = (
+    "INSERT INTO event_log_head (id, position, hash) VALUES (1, ?, ?)"
+    " ON CONFLICT (id) DO UPDATE SET position = excluded.position, hash = excluded.hash"
+)
+_FIND = (
+    "SELECT e.position, s.name, t.name, e.schema_version, e.data, e.meta FROM events e"
+    " JOIN event_streams s ON s.stream_id = e.stream_id"
+    " JOIN event_types t ON t.type_id = e.type_id WHERE e.event_id = ?"
+)
+
+
+def event_id_key(event_id: str) -> bytes | str:
+    """16 bytes for a canonical lowercase UUID string (it reads back identical), else the text."""
+    if len(event_id) == 36:
+        h = event_id.replace("-", "")
+        if (
+            len(h) == 32
+            and h == h.lower()
+            and event_id == f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        ):
+            try:
+                return bytes.fromhex(h)
+            except ValueError:
+                pass
+    return event_id
+
+
+def connect(path: str, synchronous: str, *, readonly: bool = False) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, cached_statements=1024
+    )
+    conn.execute("PRAGMA busy_timeout = 10000")
+    if readonly:
+        conn.execute("PRAGMA query_only = 1")
+        conn.execute("PRAGMA mmap_size = 268435456")
+        return conn
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(f"PRAGMA synchronous = {'NORMAL' if synchronous == 'NORMAL' else 'FULL'}")
+    conn.execute("PRAGMA journal_size_limit = 67108864")
+    # Explicit checkpoints run between commits; this is only the safety net.
+    conn.execute("PRAGMA wal_autocheckpoint = 10000")
+    conn.execute("PRAGMA cache_size = -65536")
+    return conn
+
+
+class SqliteWriter:
+    """Owns the write connection; every method runs on the writer thread only."""
+
+    def __init__(self, path: str, synchronous: str = "FULL") -> None:
+        self.conn = connect(path, synchronous)
+        self._streams: dict[str, int] = {}
+        self._types: dict[str, int] = {}
+        self._new_streams: dict[str, int] = {}
+        self._new_types: dict[str, int] = {}
+        # Stream versions as of ``_versions_head``: trusted only while no other process wrote.
+        self._versions: dict[int, int] = {}
+        self._versions_head = -1
+        self._committed_head = -1
+        self.checkpointed_at = time.monotonic()
+
+    def close(self) -> None:
+        self.checkpoint()
+        self.conn.close()
+
+    def checkpoint(self) -> None:
+        self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        self.checkpointed_at = time.monotonic()
+
+    def commit(self, group: Sequence[Batch]) -> list[list[int] | BaseException]:
+        """Commit ``group`` in one durable transaction; per batch, its positions or its error."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                results = self._write(group, isolate=False)
+            except sqlite3.IntegrityError:
+                self.conn.execute("ROLLBACK")
+                self._new_streams.clear()
+                self._new_types.clear()
+                self._versions.clear()
+                self.conn.execute("BEGIN IMMEDIATE")
+                results = self._write(group, isolate=True)
+            self.conn.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            self._versions.clear()
+            self._versions_head = -1
+            self._new_streams.clear()
+            self._new_types.clear()
+            raise
+        self._versions_head = self._committed_head
+        self._streams.update(self._new_streams)
+        self._types.update(self._new_types)
+        self._new_streams.clear()
+        self._new_types.clear()
+        return results
+
+    def _read_head(self) -> tuple[int, bytes]:
+        row = self.conn.execute("SELECT position, hash FROM event_log_head WHERE id = 1").fetchone()
+        if row is None:
+            row = self.conn.execute(
+                "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"
+            ).fetchone()
+        return (row[0], row[1]) if row else (0, ZERO_HASH)
+
+    def _write(self, group: Sequence[Batch], isolate: bool) -> list[list[int] | BaseException]:
+        conn = self.conn
+        head, prev = self._read_head()
+        start_head = head
+        if head != self._versions_head or len(self._versions) > 100_000:
+            self._versions.clear()  # another process appended (or the cache grew): re-read
+        known = self._versions
+        pending_ids: set[str] = set()
+        micros = now_micros()
+        recorded_at = format_recorded_at(micros)
+        versions: dict[str, int] = {}
+        results: list[list[int] | BaseException] = []
+        rows: list[object] = []  # flat: _COLUMNS values per event
+        for batch in group:
+            saved = (head, prev, len(rows))
+            try:
+                if isolate:
+                    conn.execute("SAVEPOINT batch")
+                stream_id = self._stream_id(batch.stream, create=False)
+                current = versions.get(batch.stream)
+                if current is None:
+                    current = known.get(stream_id) if stream_id is not None else 0
+                if current is None:
+                    current = self._stream_version(stream_id)
+                expected = batch.expected_version
+                if expected not in (ANY, current):
+                    found = self._find(batch)
+                    if any(f is not None for f in found):
+                        results.append(check_retry(batch, found))
+                        if isolate:
+                            conn.execute("RELEASE batch")
+                        continue
+                    if not isolate and any(e.event_id in pending_ids for e in batch.events):
+                        # maybe a retry of a batch earlier in this group: decide under savepoints
+                        raise sqlite3.IntegrityError("event id repeated within a group")
+                    check_expected(batch.stream, current, expected)
+                if stream_id is None:
+                    stream_id = self._stream_id(batch.stream, create=True)
+                assert stream_id is not None
+                stream_json = canonical_string(batch.stream)
+                positions = []
+                for e in batch.events:
+                    head += 1
+                    current += 1
+                    envelope = envelope_bytes(
+                        head,
+                        e.event_id,
+                        stream_json,
+                        current,
+                        canonical_string(e.type),
+                        e.schema_version,
+                        recorded_at,
+                        e.data,
+                        e.meta,
+                        prev.hex(),
+                    )
+                    prev = chain_hash(envelope)
+                    meta = None if e.meta == b"{}" else e.meta
+                    type_id = self._type_id(e.type)
+                    rows += (
+                        head,
+                        event_id_key(e.event_id),
+                        stream_id,
+                        current,
+                        type_id,
+                        e.schema_version,
+                        micros,
+                        e.data,
+                        meta,
+                        prev,
+                    )
+                    positions.append(head)
+                    if not isolate:
+                        pending_ids.add(e.event_id)
+                if isolate:
+                    insert_rows(conn, rows[saved[2] :])
+                    conn.execute("RELEASE batch")
+                versions[batch.stream] = current
+                known[stream_id] = current
+                results.append(positions)
+            except sqlite3.IntegrityError:
+                if not isolate:
+                    raise
+                conn.execute("ROLLBACK TO batch")
+                conn.execute("RELEASE batch")
+                head, prev = saved[0], saved[1]
+                del rows[saved[2] :]
+                results.append(self._classify(batch))
+            except EventStoreError as e:
+                if isolate:
+                    conn.execute("ROLLBACK TO batch")
+                    conn.execute("RELEASE batch")
+                head, prev = saved[0], saved[1]
+                del rows[saved[2] :]
+                results.append(e)
+        if not isolate and rows:
+            insert_rows(conn, rows)
+        if head != start_head:
+            conn.execute(_SET_HEAD, (head, prev))
+        self._committed_head = head
+        return results
+
+    def _classify(self, batch: Batch) -> list[int] | BaseException:
+        """Why a batch hit a unique index: an earlier identical append, or a version race."""
+        found = self._find(batch)
+        if any(f is not None for f in found):
+            try:
+                return check_retry(batch, found)
+            except Exception as e:
+                return e
+        return WrongExpectedVersion(f"stream {batch.stream!r}: (stream, version) already taken")
+
+    def _find(self, batch: Batch) -> list[RecordedEvent | None]:
+        found: list[RecordedEvent | None] = []
+        for e in batch.events:
+            row = self.conn.execute(_FIND, (event_id_key(e.event_id),)).fetchone()
+            if row is None:
+                found.append(None)
+                continue
+            position, stream, type_, schema_version, data, meta = row
+            found.append(
+                RecordedEvent(
+                    position, e.event_id, stream, 0, type_, schema_version, "", data,
+                    meta if meta is not None else b"{}", "", "",
+                )
+            )  # fmt: skip
+        return found
+
+    def _stream_id(self, name: str, create: bool) -> int | None:
+        sid = self._streams.get(name) or self._new_streams.get(name)
+        if sid is not None:
+            return sid
+        row = self.conn.execute(
+            "SELECT stream_id FROM event_streams WHERE name = ?", (name,)
+        ).fetchone()
+        if row is not None:
+            self._new_streams[name] = row[0]
+            return int(row[0])
+        if not create:
+            return None
+        cur = self.conn.execute("INSERT INTO event_streams (name) VALUES (?)", (name,))
+        assert cur.lastrowid is not None
+        self._new_streams[name] = cur.lastrowid
+        return cur.lastrowid
+
+    def _stream_version(self, stream_id: int | None) -> int:
+        if stream_id is None:
+            return 0
+        row = self.conn.execute(
+            "SELECT max(version) FROM events WHERE stream_id = ?", (stream_id,)
+        ).fetchone()
+        return int(row[0] or 0)
+
+    def _type_id(self, name: str) -> int:
+        tid = self._types.get(name) or self._new_types.get(name)
+        if tid is not None:
+            return tid
+        row = self.conn.execute(
+            "SELECT type_id FROM event_types WHERE name = ?", (name,)
+        ).fetchone()
+        if row is None:
+            cur = self.conn.execute("INSERT INTO event_types (name) VALUES (?)", (name,))
+            assert cur.lastrowid is not None
+            tid = cur.lastrowid
+        else:
+            tid = int(row[0])
+        self._new_types[name] = tid
+        return tid
