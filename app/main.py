@@ -17,9 +17,11 @@ from app.adapters.discovery.watcher import start_watcher  # isort: skip
 from app.adapters.eventstore import open_event_store
 from app.adapters.passthrough import UpstreamBackend
 from app.adapters.upstream import build_upstream
+from app.api import admin as admin_api
 from app.api import admin_discovery, admin_keys, health
 from app.api import chat as chat_api
 from app.api import models as models_api
+from app.api import prometheus as prometheus_api
 from app.api.auth import key_freshness_middleware
 from app.api.errors import EXCEPTION_HANDLERS
 from app.services.agents import AgentRegistry
@@ -27,6 +29,7 @@ from app.services.chat import ChatService
 from app.services.container import Services
 from app.services.interrupted import mark_interrupted
 from app.services.keys import KeyService
+from app.services.projections import ProjectionService
 from app.services.tools import ToolManager
 from app.settings import Settings, load_settings
 
@@ -46,6 +49,7 @@ def create_app(settings: Settings) -> Litestar:
         await keys.load(store)  # the key registry, rebuilt from the log
         tools = ToolManager.from_settings(settings)
         await mark_interrupted(store)  # requests a crash cut off get their terminal event
+        projections = await ProjectionService.open(settings, store, run=settings.run_projections)
         upstream = build_upstream(settings)
         agents = AgentRegistry()
         discovery = Discovery(
@@ -70,6 +74,7 @@ def create_app(settings: Settings) -> Litestar:
             agents=agents,
             chat=chat,
             discovery=discovery,
+            projections=projections,
         )
         app.state.services = services
         try:
@@ -80,6 +85,7 @@ def create_app(settings: Settings) -> Litestar:
             await chat.drain()
             await upstream.close()
             tools.close()
+            await projections.close()
             await store.close()
 
     return Litestar(
@@ -89,6 +95,8 @@ def create_app(settings: Settings) -> Litestar:
             *chat_api.ROUTES,
             *models_api.ROUTES,
             *admin_discovery.ROUTES,
+            *admin_api.ROUTES,
+            *prometheus_api.ROUTES,
         ],
         middleware=[key_freshness_middleware],
         exception_handlers=EXCEPTION_HANDLERS,

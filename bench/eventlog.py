@@ -138,7 +138,7 @@ async def main() -> None:
     parser.add_argument("--dir", default=None, help="where the databases go (not a tmpfs)")
     parser.add_argument("--sync", default="FULL", choices=["FULL", "NORMAL"])
     args = parser.parse_args()
-    base = Path(tempfile.mkdtemp(prefix="eventlog-bench-", dir=args.dir or "."))
+    base = Path(tempfile.mkdtemp(prefix="eventlog-bench-", dir=args.dir))
     scale = 0.2 if args.quick else 1.0
     try:
         for awaited in (True, False):

@@ -70,6 +70,7 @@ rm_requests = Table(
     _count("acl_denials"),
 )
 Index("ix_rm_requests_recent", rm_requests.c.generation, rm_requests.c.first_position)
+Index("ix_rm_requests_status", rm_requests.c.generation, rm_requests.c.status)
 
 rm_request_stats = Table(
     "rm_request_stats",

@@ -19,7 +19,17 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     if services is None:
         return Response({"status": "starting"}, status_code=503)
     head = await services.store.head()
-    return Response({"status": "ready", "log_head": head}, status_code=200)
+    body: dict[str, Any] = {"status": "ready", "log_head": head}
+    projections = getattr(services, "projections", None)
+    if projections is not None:
+        state = projections.health()
+        if state["enabled"]:
+            state["lag"] = max(head - state["position"], 0)
+        body["projections"] = state
+        if state["enabled"] and not state["running"]:  # a stalled runner must be visible
+            body["status"] = "degraded"
+            return Response(body, status_code=503)
+    return Response(body, status_code=200)
 
 
 ROUTES = [healthz, readyz]

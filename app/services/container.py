@@ -15,6 +15,7 @@ from domain.ports import EventStore
 
 if TYPE_CHECKING:  # the scanner pulls in the Agents SDK; routes only need the type
     from app.adapters.discovery.scanner import Discovery
+    from app.services.projections import ProjectionService
 
 
 @dataclass(slots=True)
@@ -29,6 +30,7 @@ class Services:
     agents: AgentRegistry = field(default_factory=AgentRegistry)  # served drop-ins
     chat: ChatService | None = None  # POST /v1/chat/completions
     discovery: Discovery | None = None  # drop-in scans (startup, admin, watch)
+    projections: ProjectionService | None = None  # read models and their runner
 
 
 def services_of(request: Any) -> Services:
