@@ -89,13 +89,14 @@ rm_request_stats = Table(
     _count("completion_tokens"),
 )
 
+# Histograms by minute and model only (per key there are counts and tokens): a key dimension
+# multiplied the rows written per page by the number of active keys.
 rm_request_latency = Table(
     "rm_request_latency",
     metadata,
     _gen(),
     Column("bucket", String(16), primary_key=True),
     Column("model", Text, primary_key=True),
-    Column("key_id", String(80), primary_key=True),
     Column("metric", String(16), primary_key=True),  # "duration" | "ttft"
     Column("le_index", Integer, primary_key=True),
     _count("count"),

@@ -1,0 +1,157 @@
+"""Admin read API over the read models and the log (admin key only); see docs/metrics.md.
+
+Every route takes an optional ``min_position``: the read waits (at most 5 s) until the read
+models have applied the log up to it, so a client can read its own writes without sleeping.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, get
+from litestar.params import FromPath, FromQuery, QueryParameter
+
+from app.adapters.eventstore.export import iter_events
+from app.api.auth import require_admin
+from app.errors import GatewayError, NotFound
+from app.services.container import services_of
+from app.services.projections import ProjectionService
+from app.services.replay import ReplayedRequest, replay
+from projections import queries, snapshot
+from projections.views import DropinsReport, MetricsSnapshot, RequestsPage, ToolsReport
+
+AnyRequest = Request[Any, Any, Any]
+MinPosition = Annotated[int | None, QueryParameter(ge=0, description="wait until applied (≤ 5 s)")]
+Text = FromQuery[str | None]
+
+
+class ExportedEvent(msgspec.Struct):
+    """One event in the contract's export shape (as ``ledgergate events export``)."""
+
+    position: int
+    event_id: str
+    stream: str
+    version: int
+    type: str
+    schema_version: int
+    recorded_at: str
+    data: dict[str, Any]
+    meta: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class EventsPage(msgspec.Struct):
+    events: list[ExportedEvent]
+    next_after: int | None  # pass as ``after`` for the next page; None at the end
+
+
+def projection_service(request: AnyRequest) -> ProjectionService:
+    service: ProjectionService | None = getattr(services_of(request), "projections", None)
+    if service is None:
+        raise GatewayError(
+            "The read models are not available.", code="projections_unavailable", status=503
+        )
+    return service
+
+
+@get("/admin/metrics")
+async def admin_metrics(request: AnyRequest, min_position: MinPosition = None) -> MetricsSnapshot:
+    require_admin(request)
+    service = projection_service(request)
+    await service.settle(min_position)
+    return await service.snapshot()
+
+
+@get("/admin/tools")
+async def admin_tools(
+    request: AnyRequest,
+    tool: Text = None,
+    agent: Text = None,
+    source: Text = None,
+    min_position: MinPosition = None,
+) -> ToolsReport:
+    require_admin(request)
+    service = projection_service(request)
+    await service.settle(min_position)
+    return snapshot.tools_report(await service.read(frozenset({"tools"})), tool, agent, source)
+
+
+@get("/admin/dropins")
+async def admin_dropins(
+    request: AnyRequest,
+    dropin_state: Annotated[str | None, QueryParameter(name="state")] = None,
+    min_position: MinPosition = None,
+) -> DropinsReport:
+    require_admin(request)
+    service = projection_service(request)
+    await service.settle(min_position)
+    return snapshot.dropins_report(await service.read(frozenset({"discovery"})), dropin_state)
+
+
+@get("/admin/requests")
+async def admin_requests(
+    request: AnyRequest,
+    *,
+    limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+    before: Annotated[int | None, QueryParameter(ge=1)] = None,
+    model: Text = None,
+    key_id: Text = None,
+    status: Text = None,
+    min_position: MinPosition = None,
+) -> RequestsPage:
+    require_admin(request)
+    service = projection_service(request)
+    await service.settle(min_position)
+    rows = await queries.recent_requests(
+        service.engine, limit=limit, before=before, model=model, key_id=key_id, status=status
+    )
+    items = [snapshot.request_summary(r) for r in rows]
+    next_before = items[-1].position if len(items) == limit else None
+    return RequestsPage(requests=items, next_before=next_before)
+
+
+@get("/admin/requests/{request_id:str}")
+async def admin_request(request: AnyRequest, request_id: FromPath[str]) -> ReplayedRequest:
+    require_admin(request)
+    replayed = await replay(services_of(request).store, request_id)
+    if replayed is None:
+        raise NotFound(f"No request '{request_id}' in the log.", code="request_not_found")
+    return replayed
+
+
+@get("/admin/events")
+async def admin_events(
+    request: AnyRequest,
+    after: Annotated[int, QueryParameter(ge=0)] = 0,
+    limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+    stream: Text = None,
+    event_type: Annotated[str | None, QueryParameter(name="type")] = None,
+) -> EventsPage:
+    require_admin(request)
+    types = [t for t in event_type.split(",") if t] if event_type else None
+    out: list[ExportedEvent] = []
+    store = services_of(request).store
+    async for rec in iter_events(store, after, stream, types, page=min(limit, 1000)):
+        out.append(
+            ExportedEvent(
+                rec.position,
+                rec.event_id,
+                rec.stream,
+                rec.version,
+                rec.type,
+                rec.schema_version,
+                rec.recorded_at,
+                msgspec.json.decode(rec.data),
+                msgspec.json.decode(rec.meta),
+                rec.prev_hash,
+                rec.hash,
+            )
+        )
+        if len(out) == limit:
+            break
+    return EventsPage(out, out[-1].position if len(out) == limit else None)
+
+
+ROUTES = [admin_metrics, admin_tools, admin_dropins, admin_requests, admin_request, admin_events]
