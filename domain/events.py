@@ -22,7 +22,7 @@ Decision = Literal["allow", "deny"]
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """Base of every event payload. Subclasses set ``TYPE`` and, when evolved, ``SCHEMA_VERSION``."""
+    """Base of every event payload; subclasses set ``TYPE`` and, if evolved, ``SCHEMA_VERSION``."""
 
     TYPE: ClassVar[str] = ""
     SCHEMA_VERSION: ClassVar[int] = 1
@@ -69,7 +69,9 @@ class DropinFailed(Event, frozen=True, kw_only=True, omit_defaults=True):
     name: str
     path: str
     kind: str  # "agent" | "tool_module"
-    error_type: str  # e.g. "import_error", "missing_dependency", "no_entrypoint", "ungovernable_tool"
+    error_type: (
+        str  # e.g. "import_error", "missing_dependency", "no_entrypoint", "ungovernable_tool"
+    )
     message: str
     remediation: str
     digest: str = ""

@@ -22,7 +22,7 @@ NO_STREAM: Final = 0
 
 
 class NewEvent(msgspec.Struct, frozen=True):
-    """An event to append. ``data``/``meta`` are JSON bytes; ``event_id`` makes retries idempotent."""
+    """To append: ``data``/``meta`` are JSON bytes; ``event_id`` makes retries idempotent."""
 
     event_id: str
     type: str
@@ -111,7 +111,7 @@ class EventStore(Protocol):
         ...
 
     def subscribe(self, after: int = 0, batch: int = 1000) -> AsyncIterator[list[RecordedEvent]]:
-        """Catch-up subscription: pages of history after ``after``, then live pages as commits land."""
+        """Catch-up: history after ``after``, then live pages as commits land."""
         ...
 
     async def close(self) -> None: ...

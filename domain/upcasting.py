@@ -1,4 +1,4 @@
-"""Encoding event payloads, and decoding stored ones of any shipped schema version to today's Structs.
+"""Encode payloads; decode stored ones of any shipped schema version to today's Structs.
 
 An upcaster turns the JSON object of ``(type, v)`` into the object of ``(type, v + 1)``; decoding
 runs the chain up to the Struct's current ``SCHEMA_VERSION``. History is never edited.
@@ -26,7 +26,7 @@ class UnknownEventType(LookupError):
 
 
 def upcaster(event_type: str, from_version: int) -> Callable[[Upcaster], Upcaster]:
-    """Register ``fn`` as the step from ``from_version`` to ``from_version + 1`` of ``event_type``."""
+    """Register ``fn`` as the step ``from_version`` → ``from_version + 1`` of ``event_type``."""
 
     def register(fn: Upcaster) -> Upcaster:
         key = (event_type, from_version)

@@ -31,5 +31,5 @@ class RequestRecorder:
         if self._pending:
             pending, self._pending = self._pending, []
             results = await asyncio.gather(*pending)
-            self.last_position = max(self.last_position, max(max(r) for r in results if r))
+            self.last_position = max([self.last_position, *(max(r) for r in results if r)])
         return self.last_position
