@@ -24,7 +24,7 @@ import msgspec
 from app.context import RequestContext, current_request
 from app.settings import Settings
 from domain.events import AclDecided, ToolCompleted, ToolFailed, ToolInvoked, ToolSource
-from domain.policy import Principal, decide_tool
+from domain.policy import PolicyDecision, Principal, decide_tool
 
 Binder = Callable[[str], tuple[tuple[Any, ...], dict[str, Any]]]
 MAX_ERROR_TEXT = 500
@@ -106,6 +106,25 @@ def _default_bind(arguments: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
 
 def _short(text: str) -> str:
     return text if len(text) <= MAX_ERROR_TEXT else text[: MAX_ERROR_TEXT - 1] + "…"
+
+
+def tool_acl_event(ctx: RequestContext, name: str, decision: PolicyDecision) -> AclDecided:
+    """The ``acl.decided`` event of one tool-call decision."""
+    return AclDecided(
+        subject=ctx.principal.key_id,
+        action="call_tool",
+        resource=name,
+        decision="allow" if decision.allowed else "deny",
+        rule=decision.rule,
+        request_id=ctx.request_id,
+        agent=ctx.agent,
+    )
+
+
+def denial_message(ctx: RequestContext, name: str, decision: PolicyDecision) -> str:
+    """What the model is told when a tool call is denied."""
+    who = f"agent '{ctx.agent}'" if decision.rule == "agent.tools" else "this key"
+    return f"Tool '{name}' is not allowed for {who} (rule {decision.rule})."
 
 
 class ToolManager:
@@ -271,15 +290,7 @@ class ToolManager:
         decision = decide_tool(ctx.principal, ctx.agent_tools, name)
         call = _Call(call_id, name, source, ctx.agent, ctx.request_id)
         await ctx.recorder.record(
-            AclDecided(
-                subject=ctx.principal.key_id,
-                action="call_tool",
-                resource=name,
-                decision="allow" if decision.allowed else "deny",
-                rule=decision.rule,
-                request_id=ctx.request_id,
-                agent=ctx.agent,
-            ),
+            tool_acl_event(ctx, name, decision),
             ToolInvoked(
                 call_id=call_id,
                 tool=name,
@@ -292,9 +303,7 @@ class ToolManager:
         started = time.perf_counter()
         try:
             if not decision.allowed:
-                who = f"agent '{ctx.agent}'" if decision.rule == "agent.tools" else "this key"
-                msg = f"Tool '{name}' is not allowed for {who} (rule {decision.rule})."
-                raise _Failure("denied", "denied", msg)
+                raise _Failure("denied", "denied", denial_message(ctx, name, decision))
             try:
                 result = await asyncio.wait_for(_no_exit(name, run), timeout)
             except TimeoutError as exc:

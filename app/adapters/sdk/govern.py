@@ -28,7 +28,7 @@ from agents.tool_guardrails import (
 from app.context import current_request
 from app.dropin import govern_function_tool, is_gateway_tool
 from app.services.agents import DropinError
-from domain.events import AclDecided
+from app.services.tools import denial_message, tool_acl_event
 from domain.policy import decide_tool
 
 USE_GATEWAY_TOOL = 'use `use_gateway_tool("<name>")` from app.dropin for a governed gateway tool'
@@ -50,22 +50,10 @@ async def gateway_mcp_guardrail(data: ToolInputGuardrailData) -> ToolGuardrailFu
             f"Tool '{name}' is not allowed outside a gateway request."
         )
     decision = decide_tool(ctx.principal, ctx.agent_tools, name)
-    await ctx.recorder.record(
-        AclDecided(
-            subject=ctx.principal.key_id,
-            action="call_tool",
-            resource=name,
-            decision="allow" if decision.allowed else "deny",
-            rule=decision.rule,
-            request_id=ctx.request_id,
-            agent=ctx.agent,
-        )
-    )
+    await ctx.recorder.record(tool_acl_event(ctx, name, decision))
     if decision.allowed:
         return ToolGuardrailFunctionOutput.allow()
-    return ToolGuardrailFunctionOutput.reject_content(
-        f"Tool '{name}' is not allowed for this caller (rule {decision.rule})."
-    )
+    return ToolGuardrailFunctionOutput.reject_content(denial_message(ctx, name, decision))
 
 
 def _mcp_allowed(server: Any) -> list[str] | None:
