@@ -1,0 +1,397 @@
+"""Gateway overhead benchmark: the same load sent straight to a fake upstream and through
+Ledgergate (one worker, SQLite log, synchronous=FULL), optionally through LiteLLM too.
+
+Run: ``python -m bench.overhead [--duration 8] [--litellm] [--soak 300]`` (or ``make bench``).
+Measures, per target × (non-streamed, streamed) × concurrency (1, 32): requests/s and p50/p99
+latency (wrk), time to first byte for streams (``bench.loadgen``), CPU per request and peak RSS
+(``/proc``). Prints tables with ratios against direct and writes JSON to ``bench/results/``.
+A benchmark, not a test: the figures depend on the machine and whatever else runs on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import secrets
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import loadgen
+from bench.loadgen_procs import (
+    BENCH_DIR,
+    cpu_seconds,
+    ensure_wrk,
+    free_port,
+    memory_mb,
+    run_wrk,
+    settle,
+    start,
+    stop,
+    thread_cpu,
+    wait_http,
+)
+from bench.loadgen_report import print_report, targets_summary
+
+REPO = BENCH_DIR.parent
+RESULTS = BENCH_DIR / "results"
+MASTER_KEY = "lg-master-bench"
+CHAT_PATH = "/v1/chat/completions"
+MESSAGES = [{"role": "user", "content": "Say hello in thirty-three words."}]
+BODIES = {
+    "json": json.dumps({"model": "bench-model", "messages": MESSAGES}).encode(),
+    "stream": json.dumps({"model": "bench-model", "messages": MESSAGES, "stream": True}).encode(),
+}
+LITELLM_VENV = Path("/tmp/ledgergate-litellm-venv")
+LITELLM_KEY = "sk-bench-" + secrets.token_urlsafe(24)
+
+
+@dataclass
+class Target:
+    name: str
+    port: int
+    pid: int
+    key: str | None
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    wrk = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False)
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "kernel": platform.release(),
+        "wrk": (wrk.stdout or wrk.stderr).splitlines()[0] if (wrk.stdout or wrk.stderr) else "",
+        "loadavg_at_start": os.getloadavg(),
+    }
+
+
+def gateway_env(fake_port: int, db: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEDGERGATE_", "OPENAI_"))}
+    env.update(
+        LEDGERGATE_DATABASE_URL=f"sqlite+aiosqlite:///{db}",
+        LEDGERGATE_UPSTREAM_BASE_URL=f"http://127.0.0.1:{fake_port}/v1",
+        LEDGERGATE_UPSTREAM_API_KEY="bench",
+        LEDGERGATE_MASTER_KEY=MASTER_KEY,
+        LEDGERGATE_SQLITE_SYNCHRONOUS="FULL",
+        LEDGERGATE_RUN_PROJECTIONS="true",
+    )
+    return env
+
+
+def gateway_cmd(port: int) -> list[str]:
+    script = REPO / ".venv" / "bin" / "ledgergate"
+    base = [str(script)] if script.exists() else [sys.executable, "-m", "app"]
+    return [*base, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+
+
+def start_litellm(fake_port: int, work: Path) -> tuple[subprocess.Popen[bytes], int, str] | None:
+    """LiteLLM's proxy on the same fake upstream, from a separate venv; None if it will not
+    install or start (its absence never fails the run)."""
+    exe = LITELLM_VENV / "bin" / "litellm"
+    if not exe.exists():
+        print(f"installing litellm[proxy] into {LITELLM_VENV} …", flush=True)
+        steps = [
+            [sys.executable, "-m", "venv", str(LITELLM_VENV)],
+            [str(LITELLM_VENV / "bin" / "pip"), "install", "--quiet", "litellm[proxy]"],
+        ]
+        for step in steps:
+            done = subprocess.run(step, capture_output=True, text=True, check=False, timeout=900)
+            if done.returncode != 0:
+                print(f"LiteLLM skipped: {' '.join(step)} failed:\n{done.stderr[-800:]}")
+                return None
+    config = work / "litellm.yaml"
+    config.write_text(
+        "model_list:\n  - model_name: bench-model\n    litellm_params:\n"
+        f"      model: openai/bench-model\n      api_base: http://127.0.0.1:{fake_port}/v1\n"
+        "      api_key: bench\n"
+        # A master key, no database: LiteLLM checks every request's key, as our gateway does.
+        f"general_settings:\n  master_key: {LITELLM_KEY}\n"
+    )
+    port = free_port()
+    log = work / "litellm.log"
+    cmd = [str(exe), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
+    cmd += ["--num_workers", "1"]
+    proc = start(cmd, log, env={**os.environ, "LITELLM_LOG": "ERROR"})
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health/liveliness", proc, log, timeout=120)
+    except RuntimeError as exc:
+        print(f"LiteLLM skipped: {exc}")
+        stop(proc)
+        return None
+    return proc, port, LITELLM_KEY
+
+
+def measure_cell(
+    wrk: str, target: Target, fake_pid: int, *, mode: str, conns: int, args: argparse.Namespace
+) -> dict[str, Any]:
+    url = f"http://127.0.0.1:{target.port}{CHAT_PATH}"
+    body = BODIES[mode]
+    run_wrk(
+        wrk, url, body, key=target.key, connections=conns, seconds=args.warmup
+    )  # warm pools and caches
+    settle(target.pid)
+    cpu0, fake0 = cpu_seconds(target.pid), cpu_seconds(fake_pid)
+    threads0 = thread_cpu(target.pid)
+    result = run_wrk(wrk, url, body, key=target.key, connections=conns, seconds=args.duration)
+    settle(target.pid)
+    cpu1, fake1 = cpu_seconds(target.pid), cpu_seconds(fake_pid)
+    threads1 = thread_cpu(target.pid)
+    done = max(1, int(result["requests"]))
+    errors = sum(int(v) for k, v in result.items() if k.startswith("errors_"))
+    row: dict[str, Any] = {
+        "target": target.name,
+        "mode": mode,
+        "concurrency": conns,
+        "requests": done,
+        "rps": done / (result["duration_us"] / 1e6),
+        "p50_ms": result["p50_us"] / 1000,
+        "p90_ms": result["p90_us"] / 1000,
+        "p99_ms": result["p99_us"] / 1000,
+        "errors": errors,
+        "cpu_ms_per_req": (cpu1 - cpu0) * 1000 / done,
+        "upstream_cpu_ms_per_req": (fake1 - fake0) * 1000 / done,
+        "thread_cpu_ms_per_req": {
+            name: round((spent - threads0.get(name, 0.0)) * 1000 / done, 4)
+            for name, spent in threads1.items()
+            if spent - threads0.get(name, 0.0) > 0
+        },
+        **memory_mb(target.pid),
+    }
+    if mode == "stream":
+        samples = loadgen.measure(
+            "127.0.0.1",
+            target.port,
+            CHAT_PATH,
+            body=body,
+            key=target.key,
+            concurrency=conns,
+            seconds=args.ttfb_seconds,
+        )
+        row["ttfb_p50_ms"] = loadgen.percentile_ms(samples.ttfb_ns, 0.5)
+        row["ttfb_p99_ms"] = loadgen.percentile_ms(samples.ttfb_ns, 0.99)
+        row["ttfb_total_p50_ms"] = loadgen.percentile_ms(samples.total_ns, 0.5)
+        row["ttfb_samples"] = len(samples.ttfb_ns)
+        row["errors"] += samples.errors
+        row.update({f"after_ttfb_{k}": v for k, v in memory_mb(target.pid).items()})
+    print(
+        f"  {target.name:8} {mode:6} c={conns:<3} {row['rps']:9.1f} req/s  p50 {row['p50_ms']:.2f}"
+        f" ms  p99 {row['p99_ms']:.2f} ms  cpu {row['cpu_ms_per_req']:.3f} ms/req"
+        f"  peak {row['peak_rss_mb']:.0f} MB  errors {row['errors']}",
+        flush=True,
+    )
+    if len(row["thread_cpu_ms_per_req"]) > 1:
+        split = ", ".join(f"{k} {v:.3f}" for k, v in row["thread_cpu_ms_per_req"].items())
+        print(f"      CPU ms/req by thread: {split}", flush=True)
+    return row
+
+
+def log_counts(db: Path) -> dict[str, Any]:
+    """Events per type in the gateway's log, and stream.delta events per streamed request."""
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        by_type = dict(
+            conn.execute(
+                "SELECT t.name, count(*) FROM events e JOIN event_types t USING (type_id)"
+                " GROUP BY t.name"
+            ).fetchall()
+        )
+        streamed = conn.execute(
+            "SELECT count(*) FROM events e JOIN event_types t USING (type_id)"
+            " WHERE t.name = 'request.received' AND instr(e.data, '\"stream\":true') > 0"
+        ).fetchone()[0]
+    finally:
+        conn.close()
+    deltas = by_type.get("stream.delta", 0)
+    return {
+        "by_type": by_type,
+        "streamed_requests": streamed,
+        "deltas_per_streamed_request": deltas / streamed if streamed else 0.0,
+        "db_bytes": db.stat().st_size
+        + sum(p.stat().st_size for p in db.parent.glob(db.name + "-*") if p.exists()),
+    }
+
+
+def run_soak(wrk: str, gateway: Target, seconds: float) -> dict[str, Any]:
+    """Mixed load (16 non-streamed + 16 streamed clients) for ``seconds``, RSS every 10 s."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = f"http://127.0.0.1:{gateway.port}{CHAT_PATH}"
+    samples: list[dict[str, float]] = []
+    started = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:
+        jobs = [
+            pool.submit(
+                run_wrk, wrk, url, BODIES[mode], key=gateway.key, connections=16, seconds=seconds
+            )
+            for mode in ("json", "stream")
+        ]
+        while not all(job.done() for job in jobs):
+            time.sleep(10)  # the sampling period itself
+            sample = {"t_s": round(time.monotonic() - started), **memory_mb(gateway.pid)}
+            samples.append(sample)
+            print(
+                f"  soak t={sample['t_s']:4.0f} s  rss {sample['rss_mb']:.1f} MB"
+                f" (anon {sample['rss_anon_mb']:.1f}, file {sample['rss_file_mb']:.1f})",
+                flush=True,
+            )
+        results = [job.result() for job in jobs]
+    rss = [s["rss_mb"] for s in samples]
+    after_first_minute = [s["rss_mb"] for s in samples if s["t_s"] >= 60] or rss
+    return {
+        "seconds": seconds,
+        "samples": samples,
+        "requests": sum(r["requests"] for r in results),
+        "rps": sum(r["requests"] / (r["duration_us"] / 1e6) for r in results),
+        "rss_first_mb": rss[0] if rss else 0.0,
+        "rss_last_mb": rss[-1] if rss else 0.0,
+        "rss_max_mb": max(rss, default=0.0),
+        "growth_after_first_minute_mb": after_first_minute[-1] - after_first_minute[0],
+        "anon_growth_after_first_minute_mb": _growth(samples, "rss_anon_mb"),
+    }
+
+
+def _growth(samples: list[dict[str, float]], key: str) -> float:
+    later = [s[key] for s in samples if s["t_s"] >= 60] or [s[key] for s in samples] or [0.0]
+    return later[-1] - later[0]
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.overhead", description=__doc__)
+    p.add_argument("--duration", type=float, default=8.0, help="seconds measured per cell")
+    p.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per cell")
+    p.add_argument("--ttfb-seconds", type=float, default=3.0, help="seconds of TTFB sampling")
+    p.add_argument("--concurrency", default="1,32", help="comma-separated client counts")
+    p.add_argument("--modes", default="json,stream", help="json (non-streamed), stream")
+    p.add_argument("--chunk-gap-ms", type=float, default=0.0, help="fake upstream chunk gap")
+    p.add_argument("--litellm", action="store_true", help="also measure LiteLLM (separate venv)")
+    p.add_argument(
+        "--soak", type=float, default=0.0, help="only a soak of N seconds, RSS every 10 s"
+    )
+    p.add_argument("--profile", metavar="FILE", help="py-spy raw profile of the gateway cells")
+    p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, database)")
+    p.add_argument(
+        "--gateway-env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra gateway setting, e.g. LEDGERGATE_RUN_PROJECTIONS=false (repeatable)",
+    )
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    wrk = ensure_wrk()
+    work = Path(tempfile.mkdtemp(prefix="ledgergate-bench-"))
+    procs: list[subprocess.Popen[bytes]] = []
+    report: dict[str, Any] = {"machine": machine(), "args": vars(args), "rows": []}
+    try:
+        fake_port = free_port()
+        fake_cmd = [sys.executable, "-m", "bench.fake_upstream", "--port", str(fake_port)]
+        fake_cmd += ["--chunk-gap-ms", str(args.chunk_gap_ms)]
+        fake = start(fake_cmd, work / "fake.log", cwd=REPO)
+        procs.append(fake)
+        fake_url = f"http://127.0.0.1:{fake_port}/v1/models"
+        wait_http(fake_url, fake, work / "fake.log")
+        db = work / "ledgergate.db"
+        gw_port = free_port()
+        env = gateway_env(fake_port, db)
+        env.update(item.split("=", 1) for item in args.gateway_env if "=" in item)
+        gw = start(gateway_cmd(gw_port), work / "gateway.log", env, REPO)
+        procs.append(gw)
+        wait_http(f"http://127.0.0.1:{gw_port}/readyz", gw, work / "gateway.log")
+        report["gateway_idle"] = memory_mb(gw.pid)
+        targets = [
+            Target("direct", fake_port, fake.pid, None),
+            Target("gateway", gw_port, gw.pid, MASTER_KEY),
+        ]
+        if args.soak:
+            report["soak"] = run_soak(wrk, targets[1], args.soak)
+            report["log"] = log_counts(db)
+            return _finish(report, "soak")
+        print(f"gateway idle: {report['gateway_idle']['rss_mb']:.0f} MB RSS after start-up")
+        if args.litellm:
+            started = start_litellm(fake_port, work)
+            if started is not None:
+                procs.append(started[0])
+                targets.append(Target("litellm", started[1], started[0].pid, started[2]))
+        concurrencies = [int(c) for c in args.concurrency.split(",")]
+        print(f"measuring ({args.duration:.0f} s per cell, warm-up {args.warmup:.0f} s) …")
+        for target in targets:
+            profiler = (
+                _start_profiler(args.profile, target, work) if target.name == "gateway" else None
+            )
+            for mode in args.modes.split(","):
+                for conns in concurrencies:
+                    row = measure_cell(wrk, target, fake.pid, mode=mode, conns=conns, args=args)
+                    _check_alive(procs, work)
+                    report["rows"].append(row)
+            if profiler is not None:
+                stop_profiler(profiler)
+            if target.name == "gateway":
+                settle(gw.pid)
+                report["log"] = log_counts(db)
+        report["summary"] = targets_summary(report["rows"])
+        return _finish(report, "overhead")
+    except BaseException:
+        args.keep = True  # the logs say what went wrong
+        raise
+    finally:
+        for proc in reversed(procs):
+            stop(proc)
+        if args.keep:
+            print(f"kept {work} (servers' logs, the gateway's database)")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _check_alive(procs: list[subprocess.Popen[bytes]], work: Path) -> None:
+    """A server that died mid-run makes every later figure meaningless: stop, say where."""
+    for proc in procs:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited ({proc.returncode}); logs in {work}")
+
+
+def _start_profiler(out: str | None, target: Target, work: Path) -> subprocess.Popen[bytes] | None:
+    if not out:
+        return None
+    spy = Path(sys.executable).parent / "py-spy"
+    cmd = [str(spy), "record", "--pid", str(target.pid), "--format", "raw", "-r", "250", "--gil"]
+    cmd += ["-o", str(Path(out).resolve())]
+    return start(cmd, work / "py-spy.log")
+
+
+def stop_profiler(proc: subprocess.Popen[bytes]) -> None:
+    """py-spy writes its file on SIGINT."""
+    import signal
+
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+
+
+def _finish(report: dict[str, Any], kind: str) -> int:
+    print_report(report)
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{kind}-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    path.write_text(json.dumps(report, indent=2, default=str))
+    print(f"\nresults: {path.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
