@@ -18,7 +18,7 @@ run: setup
 	@mkdir -p var
 	@test -s var/master.key || $(BIN)/python -c "import secrets; print('lg-master-' + secrets.token_urlsafe(32))" > var/master.key
 	@echo "Ledgergate master key (admin): $$(cat var/master.key)"
-	LEDGERGATE_MASTER_KEY="$${LEDGERGATE_MASTER_KEY:-$$(cat var/master.key)}" $(BIN)/ledgergate serve
+	@LEDGERGATE_MASTER_KEY="$${LEDGERGATE_MASTER_KEY:-$$(cat var/master.key)}" $(BIN)/ledgergate serve
 
 lint: setup
 	$(BIN)/ruff check .

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 
 # First among our imports: makes ``agents`` mean the installed SDK (see app.adapters.sdk).
-from app.adapters.discovery.scanner import Discovery  # isort: skip
+from app.adapters.discovery.scanner import Discovery, ScanReport  # isort: skip
 from app.adapters.discovery.watcher import start_watcher  # isort: skip
 from app.adapters.eventstore import open_event_store
 from app.adapters.passthrough import UpstreamBackend
@@ -32,6 +32,8 @@ from app.services.keys import KeyService
 from app.services.projections import ProjectionService
 from app.services.tools import ToolManager
 from app.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
 
 # The HTTP clients log one INFO line per upstream request: noise, and CPU on the hot path.
 for _name in ("httpx", "httpx2"):
@@ -56,7 +58,8 @@ def create_app(settings: Settings) -> Litestar:
             settings=settings, store=store, registry=agents, upstream=upstream, tools=tools
         )
         # Tool modules load first within a scan: drop-ins call use_gateway_tool() at import.
-        await discovery.scan("startup")
+        report = await discovery.scan("startup")
+        _log_startup(settings, upstream.label if not upstream.scripted else None, agents, report)
         watcher = start_watcher(discovery)
         chat = ChatService(
             store=store,
@@ -105,6 +108,37 @@ def create_app(settings: Settings) -> Litestar:
     )
 
 
+def _log_startup(
+    settings: Settings, upstream: str | None, agents: AgentRegistry, report: ScanReport
+) -> None:
+    names = ", ".join(entry.name for entry in agents.all()) or "none"
+    log.info("serving %d drop-in agent(s): %s", len(agents.all()), names)
+    for failed in report.failed:
+        log.warning(
+            "failed drop-in %s (%s): %s -- %s",
+            failed.path,
+            failed.error_type,
+            failed.message,
+            failed.remediation,
+        )
+    if upstream is None:
+        log.info("upstream: the offline scripted upstream (no upstream API key is set)")
+    else:
+        log.info("upstream: %s (models: %s)", upstream, ",".join(settings.upstream_models))
+
+
+def _configure_logging() -> None:
+    """Our INFO lines beside uvicorn's, in its format (uvicorn configures only its own loggers)."""
+    logger = logging.getLogger("app")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
 def create_app_from_env() -> Litestar:
     """uvicorn's factory entry point: settings from the environment."""
+    _configure_logging()
     return create_app(load_settings())
