@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections import defaultdict
 from typing import Any, ClassVar
-
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import events as ev
 from domain.ports import RecordedEvent
 from projections.base import Handler, Projection
-from projections.db import execute_many, upsert
+from projections.db import upsert, write_rows
 from projections.schema import rm_acl_stats
 
 
@@ -30,9 +29,12 @@ class AclProjection(Projection):
         self.saw_name("rule", event.rule, rec.position)
         self.saw_name("action", event.action, rec.position)
 
-    async def flush(self, conn: AsyncConnection, generation: int) -> None:
-        await execute_many(
-            conn,
+    def dirty(self) -> bool:
+        return bool(self.counts) or super().dirty()
+
+    def flush(self, db: sqlite3.Connection, generation: int) -> None:
+        write_rows(
+            db,
             upsert(rm_acl_stats, add=("count",)),
             (
                 {
@@ -47,4 +49,4 @@ class AclProjection(Projection):
                 for k, n in self.counts.items()
             ),
         )
-        await super().flush(conn, generation)
+        super().flush(db, generation)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from sqlalchemy import Table
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain.events import Event
 from domain.ports import RecordedEvent
-from projections.db import execute_many, upsert
+from projections.db import upsert, write_rows
 from projections.schema import rm_names
 
 Handler = Callable[[RecordedEvent, Any], None]
@@ -23,7 +23,8 @@ class Projection:
     """One read model. Subclasses set ``name``/``tables`` and map event types to handlers.
 
     Handlers only buffer into memory; ``flush`` writes the page's buffer inside the runner's
-    transaction (the one that also moves the checkpoint), then the buffer is reset.
+    transaction (the one that also moves the checkpoint), then the buffer is reset. Handlers,
+    ``flush`` and ``reset`` run on the runner's database thread, never on the event loop.
     """
 
     name: ClassVar[str] = ""
@@ -55,16 +56,20 @@ class Projection:
         if position < self.names.get(key, position + 1):
             self.names[key] = position
 
-    async def flush(self, conn: AsyncConnection, generation: int) -> None:
-        """Write the buffered page under ``generation``."""
-        await self.flush_names(conn, generation)
+    def dirty(self) -> bool:
+        """Whether the page buffered anything to write (a clean projection is not flushed)."""
+        return bool(self.names)
 
-    async def flush_names(self, conn: AsyncConnection, generation: int) -> None:
+    def flush(self, db: sqlite3.Connection, generation: int) -> None:
+        """Write the buffered page under ``generation``."""
+        self.flush_names(db, generation)
+
+    def flush_names(self, db: sqlite3.Connection, generation: int) -> None:
         rows = [
             {"generation": generation, "kind": k, "name": n, "first_position": p}
             for (k, n), p in self.names.items()
         ]
-        await execute_many(conn, upsert(rm_names), rows)
+        write_rows(db, upsert(rm_names), rows)
 
 
 def decoded_types(projection: Projection) -> set[str]:

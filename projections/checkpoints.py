@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import msgspec
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from projections.base import Projection
@@ -63,20 +65,25 @@ async def ensure_live(conn: AsyncConnection, names: list[str]) -> dict[str, Chec
     return {name: live[name] for name in names}
 
 
-async def advance(conn: AsyncConnection, checkpoint: Checkpoint, position: int, stamp: str) -> None:
-    """Compare-and-set: move ``checkpoint`` to ``position`` or raise CheckpointConflict."""
-    result = await conn.execute(
-        update(cp)
-        .where(
-            cp.c.name == checkpoint.name,
-            cp.c.generation == checkpoint.generation,
-            cp.c.state == checkpoint.state,
-            cp.c.position == checkpoint.position,
-        )
-        .values(position=position, updated_at=stamp)
+_ADVANCE = (
+    "UPDATE projection_checkpoints SET position = ?, updated_at = ?"
+    " WHERE name = ? AND generation = ? AND state = ? AND position = ?"
+)
+
+
+def advance(
+    db: sqlite3.Connection, checkpoints: Sequence[Checkpoint], position: int, stamp: str
+) -> None:
+    """Compare-and-set: move every checkpoint to ``position`` or raise CheckpointConflict.
+
+    One ``executemany`` of fixed SQL on the runner's raw connection, inside its transaction.
+    """
+    cursor = db.executemany(
+        _ADVANCE,
+        [(position, stamp, c.name, c.generation, c.state, c.position) for c in checkpoints],
     )
-    if result.rowcount != 1:
-        raise CheckpointConflict(checkpoint.name)
+    if cursor.rowcount != len(checkpoints):
+        raise CheckpointConflict(", ".join(c.name for c in checkpoints))
 
 
 async def drop_generation(conn: AsyncConnection, projection: Projection, generation: int) -> None:

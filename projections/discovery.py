@@ -6,16 +6,16 @@ Rows are keyed by the drop-in's path. A drop-in that failed and was fixed later 
 
 from __future__ import annotations
 
+import sqlite3
 from collections import defaultdict
 from typing import Any, ClassVar
 
 import msgspec
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import events as ev
 from domain.ports import RecordedEvent
 from projections.base import Handler, Projection
-from projections.db import execute_many, upsert
+from projections.db import upsert, write_rows
 from projections.schema import rm_discovery, rm_dropin_failures, rm_dropins
 
 _REPLACE = ("name", "state", "last_seen_at")
@@ -154,26 +154,29 @@ class DiscoveryProjection(Projection):
         state = "unloaded" if event.reason == "removed" else "failed"
         self._dropin(rec, event, state)
 
-    async def flush(self, conn: AsyncConnection, generation: int) -> None:
-        await execute_many(
-            conn,
+    def dirty(self) -> bool:
+        return bool(self.dropins) or self.scan is not None or super().dirty()
+
+    def flush(self, db: sqlite3.Connection, generation: int) -> None:
+        write_rows(
+            db,
             upsert(
                 rm_dropins, replace=_REPLACE, keep_last=_KEEP_LAST, keep_first=_KEEP_FIRST, add=_ADD
             ),
             ({"generation": generation, "path": p, **row} for p, row in self.dropins.items()),
         )
         if self.scan is not None:
-            await execute_many(
-                conn,
+            write_rows(
+                db,
                 upsert(rm_discovery, keep_last=_SCAN_LAST, add=_SCAN_ADD),
                 [{"generation": generation, **self.scan}],
             )
-        await execute_many(
-            conn,
+        write_rows(
+            db,
             upsert(rm_dropin_failures, add=("count",)),
             (
                 {"generation": generation, "error_type": t, "count": n}
                 for t, n in self.failures.items()
             ),
         )
-        await super().flush(conn, generation)
+        super().flush(db, generation)

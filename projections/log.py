@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter
 from collections.abc import Sequence
 from typing import ClassVar
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
 from domain.ports import RecordedEvent
 from projections.base import Projection
-from projections.db import execute_many, upsert
+from projections.db import upsert, write_rows
 from projections.schema import rm_log_types
 
 
@@ -28,9 +27,12 @@ class LogProjection(Projection):
         self.counts.update(r.type for r in events)
         self.last.update({r.type: r for r in events})
 
-    async def flush(self, conn: AsyncConnection, generation: int) -> None:
-        await execute_many(
-            conn,
+    def dirty(self) -> bool:
+        return bool(self.counts) or super().dirty()
+
+    def flush(self, db: sqlite3.Connection, generation: int) -> None:
+        write_rows(
+            db,
             upsert(rm_log_types, add=("count",), replace=("last_position", "last_recorded_at")),
             (
                 {
@@ -43,4 +45,4 @@ class LogProjection(Projection):
                 for t, n in self.counts.items()
             ),
         )
-        await super().flush(conn, generation)
+        super().flush(db, generation)

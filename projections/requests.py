@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from sqlalchemy import select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import events as ev
 from domain.ports import RecordedEvent
 from projections.base import REQUEST_PREFIX, Handler, Projection, minute, request_id_of
-from projections.db import execute_many, upsert
+from projections.db import upsert, write_rows
 from projections.histogram import bucket_index
 from projections.schema import rm_request_latency, rm_request_stats, rm_requests
 
@@ -27,6 +26,11 @@ _STAT_SUMS: tuple[str, ...] = ("count", "duration_us_sum", "ttft_us_sum", "ttft_
 _STAT_SUMS += ("prompt_tokens", "completion_tokens")
 _REPLACE_ROW = sqlite_insert(rm_requests).prefix_with("OR REPLACE")
 _ROW_COLUMNS = tuple(c.name for c in rm_requests.columns if c.name != "generation")
+_LOAD = (
+    f"SELECT {', '.join(_ROW_COLUMNS)} FROM rm_requests"
+    " WHERE generation = ? AND request_id IN ({marks})"
+)
+_LOAD_CHUNK = 500
 
 
 def _new_row(request_id: str, rec: RecordedEvent) -> dict[str, Any]:
@@ -92,17 +96,20 @@ class RequestsProjection(Projection):
         if request_id:
             self.pending[request_id].append((rec, event))
 
-    async def flush(self, conn: AsyncConnection, generation: int) -> None:
+    def dirty(self) -> bool:
+        return bool(self.pending) or bool(self.deltas) or super().dirty()
+
+    def flush(self, db: sqlite3.Connection, generation: int) -> None:
         delta_ids = {stream[len(REQUEST_PREFIX) :]: stream for stream in self.deltas}
         touched = self.pending.keys() | delta_ids.keys()
         if not touched:
-            return await super().flush(conn, generation)
+            return super().flush(db, generation)
         fresh = {
             rid
             for rid, items in self.pending.items()
             if items[0][0].type == ev.RequestReceived.TYPE
         }
-        rows = await self._load(conn, generation, [r for r in touched if r not in fresh])
+        rows = _load(db, generation, [r for r in touched if r not in fresh])
         stats: dict[tuple[str, ...], list[int]] = {}
         latency: dict[tuple[str | int, ...], int] = defaultdict(int)
         for request_id in touched:
@@ -119,13 +126,13 @@ class RequestsProjection(Projection):
                 row["last_position"] = max(row["last_position"], self.last_delta[stream])
             if row is not None:
                 rows[request_id] = row
-        await execute_many(
-            conn,
+        write_rows(
+            db,
             _REPLACE_ROW,
             ({"generation": generation, **row} for row in rows.values()),
         )
-        await execute_many(
-            conn,
+        write_rows(
+            db,
             upsert(rm_request_stats, add=_STAT_SUMS),
             (
                 {
@@ -140,8 +147,8 @@ class RequestsProjection(Projection):
                 for k, sums in stats.items()
             ),
         )
-        await execute_many(
-            conn,
+        write_rows(
+            db,
             upsert(rm_request_latency, add=("count",)),
             (
                 {
@@ -155,28 +162,12 @@ class RequestsProjection(Projection):
                 for k, n in latency.items()
             ),
         )
-        await super().flush(conn, generation)
+        super().flush(db, generation)
 
     def _first_delta(self, stream: str) -> RecordedEvent:
         return next(
             r for r in self.page_events if r.stream == stream and r.type == ev.StreamDelta.TYPE
         )
-
-    async def _load(
-        self, conn: AsyncConnection, generation: int, ids: list[str]
-    ) -> dict[str, dict[str, Any]]:
-        rows: dict[str, dict[str, Any]] = {}
-        cols = [rm_requests.c[name] for name in _ROW_COLUMNS]
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            result = await conn.execute(
-                select(*cols).where(
-                    rm_requests.c.generation == generation, rm_requests.c.request_id.in_(chunk)
-                )
-            )
-            for found in result.mappings():
-                rows[found["request_id"]] = dict(found)
-        return rows
 
     def _fold(
         self,
@@ -248,3 +239,16 @@ class RequestsProjection(Projection):
             latency[(*base, "duration", bucket_index(row["duration_us"]))] += 1
             if has_ttft:
                 latency[(*base, "ttft", bucket_index(row["ttft_us"]))] += 1
+
+
+def _load(db: sqlite3.Connection, generation: int, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The stored rows of requests seen before this page, by request id."""
+    rows: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), _LOAD_CHUNK):
+        chunk = ids[start : start + _LOAD_CHUNK]
+        sql = _LOAD.format(marks=", ".join("?" * len(chunk)))
+        for found in db.execute(sql, (generation, *chunk)):
+            row = dict(zip(_ROW_COLUMNS, found, strict=True))
+            row["stream"] = bool(row["stream"])
+            rows[row["request_id"]] = row
+    return rows

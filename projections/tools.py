@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections import defaultdict
 from typing import Any, ClassVar
-
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import events as ev
 from domain.ports import RecordedEvent
 from projections.base import Handler, Projection
-from projections.db import execute_many, upsert
+from projections.db import upsert, write_rows
 from projections.histogram import bucket_index
 from projections.schema import rm_tool_latency, rm_tool_stats
 
@@ -43,9 +42,12 @@ class ToolsProjection(Projection):
         self.saw_name("tool", event.tool, rec.position)
         self.saw_name("agent", event.agent, rec.position)
 
-    async def flush(self, conn: AsyncConnection, generation: int) -> None:
-        await execute_many(
-            conn,
+    def dirty(self) -> bool:
+        return bool(self.stats) or super().dirty()
+
+    def flush(self, db: sqlite3.Connection, generation: int) -> None:
+        write_rows(
+            db,
             upsert(rm_tool_stats, add=SUMS),
             (
                 {
@@ -58,8 +60,8 @@ class ToolsProjection(Projection):
                 for k, sums in self.stats.items()
             ),
         )
-        await execute_many(
-            conn,
+        write_rows(
+            db,
             upsert(rm_tool_latency, add=("count",)),
             (
                 {
@@ -73,4 +75,4 @@ class ToolsProjection(Projection):
                 for k, n in self.latency.items()
             ),
         )
-        await super().flush(conn, generation)
+        super().flush(db, generation)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import sqlite3
 
 import pytest
 from sqlalchemy import select
@@ -11,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from app.adapters.eventstore import InMemoryEventStore
 from domain import events as ev
 from projections import queries, snapshot
+from projections.page import PageWrite
 from projections.rebuild import rebuild
 from projections.runner import ProjectionRunner
 from projections.schema import projection_checkpoints
@@ -175,3 +178,37 @@ async def test_rebuild_while_the_live_runner_serves(
     async with engine.connect() as conn:  # the old generations' rows are gone
         states = (await conn.execute(select(projection_checkpoints.c.state))).scalars()
         assert list(states) == ["live"] * 5
+
+
+async def test_cancelled_after_the_commit_then_resumed_by_the_same_runner(
+    store: InMemoryEventStore,
+    engine: AsyncEngine,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    head = await fill(store)
+    runner = ProjectionRunner(store, engine, page_size=10)
+    loop = asyncio.get_running_loop()
+    task: asyncio.Task[int] | None = None
+    write = PageWrite.write
+
+    def write_then_cancel(job: PageWrite, db: sqlite3.Connection, *, commit: bool) -> None:
+        write(job, db, commit=commit)
+        if task is not None:  # the page is committed; its caller is cancelled before it knows
+            loop.call_soon_threadsafe(task.cancel)
+
+    monkeypatch.setattr(PageWrite, "write", write_then_cancel)
+    task = asyncio.create_task(runner.catch_up())
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    task = None
+    async with engine.connect() as conn:
+        positions = (await conn.execute(select(projection_checkpoints.c.position))).scalars()
+        assert set(positions) == {10}  # committed, while the runner still believes 0
+    with caplog.at_level(logging.INFO, logger="ledgergate.projections"):
+        assert await runner.catch_up() == head
+    assert "checkpoint moved" in caplog.text  # the compare-and-set caught the stale belief
+    await runner.stop()
+    incremental = await dump(engine)
+    await rebuild(store, engine)
+    assert await dump(engine) == incremental
