@@ -11,6 +11,7 @@ import openai
 
 from app.adapters.upstream.errors import translate
 from app.adapters.upstream.scripted import ScriptedTransport
+from app.adapters.upstream.transport import FastHTTPTransport
 from app.settings import Settings
 
 __all__ = ("ScriptedTransport", "Upstream", "build_upstream", "translate")
@@ -45,8 +46,11 @@ def _label(base_url: str) -> str:
     return f"{parts.scheme or 'https'}://{host}{port}"
 
 
-def build_upstream(settings: Settings) -> Upstream:
-    """The scripted upstream when no key is configured, else a pooled real client."""
+def build_upstream(settings: Settings, *, httpcore: bool = False) -> Upstream:
+    """The scripted upstream when no key is configured, else a pooled real client.
+
+    ``httpcore``: the stock httpx2 transport instead of ``FastHTTPTransport`` (tests, bench).
+    """
     if settings.upstream_api_key is None:
         client = openai.AsyncOpenAI(
             api_key="scripted",
@@ -62,7 +66,10 @@ def build_upstream(settings: Settings) -> Upstream:
     limits = httpx2.Limits(
         max_connections=512, max_keepalive_connections=128, keepalive_expiry=30.0
     )
-    http_client = openai.DefaultAsyncHttpxClient(limits=limits, timeout=timeout)
+    transport = None if httpcore else FastHTTPTransport(limits=limits)
+    http_client = openai.DefaultAsyncHttpxClient(
+        limits=limits, timeout=timeout, transport=transport
+    )
     client = openai.AsyncOpenAI(
         api_key=settings.upstream_api_key,
         base_url=settings.upstream_base_url,
