@@ -24,7 +24,7 @@ from app.api.auth import principal_of
 from app.api.errors import error_response
 from app.errors import GatewayError, PayloadTooLarge, internal_error
 from app.ids import new_request_id
-from app.services.chat import first_or_disconnect, items_of
+from app.services.chat import first_or_disconnect
 from app.services.chat_run import Answer, ChatRun, Chunk, Done, ErrorChunk, UsageChunk
 from app.services.container import services_of
 
@@ -168,16 +168,34 @@ def _completion(run: ChatRun, answer: Answer) -> bytes:
 
 
 async def _sse(run: ChatRun, first: Any) -> AsyncIterator[bytes]:
+    """SSE bytes: each write carries every item already queued (never waits for more)."""
     framer = wire.ChunkFramer(run.request_id, run.created, run.model, run.request.include_usage)
-    async for item in items_of(run, first):
-        if isinstance(item, Chunk):
-            yield framer.choice(item.delta, item.finish_reason)
-        elif isinstance(item, UsageChunk):
-            yield framer.usage(item.prompt_tokens, item.completion_tokens)
-        elif isinstance(item, ErrorChunk):
-            yield wire.error_event(item.error)
-        elif isinstance(item, Done):
-            yield wire.DONE
+    item = first
+    try:
+        while True:
+            frames = [_frame(framer, item)]
+            while not isinstance(item, Done) and (ready := run.next_ready()) is not None:
+                item = ready
+                frames.append(_frame(framer, item))
+            yield frames[0] if len(frames) == 1 else b"".join(frames)
+            if isinstance(item, Done):
+                return
+            item = await run.next()
+    finally:
+        if not run.finished:  # the client went away mid-stream
+            run.cancel()
+
+
+def _frame(framer: wire.ChunkFramer, item: Any) -> bytes:
+    if isinstance(item, Chunk):
+        return framer.choice(item.delta, item.finish_reason)
+    if isinstance(item, UsageChunk):
+        return framer.usage(item.prompt_tokens, item.completion_tokens)
+    if isinstance(item, ErrorChunk):
+        return wire.error_event(item.error)
+    if isinstance(item, Done):
+        return wire.DONE
+    return b""
 
 
 ROUTES = [chat_completions]

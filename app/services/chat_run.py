@@ -33,6 +33,8 @@ from domain.events import RequestCancelled, RequestCompleted, RequestFailed, Str
 log = logging.getLogger(__name__)
 
 ROLE_DELTA: dict[str, Any] = {"role": "assistant", "content": ""}
+FIRST_SEND_WAIT_S = 1.0
+"""At most this long the producer waits for its first chunk to be sent (if nobody reads on)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +162,7 @@ class ChatRun:
         backend: ChatBackend,
         *,
         started_ns: int,
-        queue_size: int = 8,
+        queue_size: int = 64,
     ) -> None:
         self.request = request
         self.ctx = ctx
@@ -172,6 +174,8 @@ class ChatRun:
         self._started_ns = started_ns
         self._queue: asyncio.Queue[Item | GatewayError] = asyncio.Queue(queue_size)
         self._task: asyncio.Task[None] | None = None
+        self._sent = asyncio.Event()  # the reader is done with (has sent) its first item
+        self._reading = False
 
     def start(self, track: Callable[[asyncio.Task[None]], None] | None = None) -> None:
         context = contextvars.copy_context()
@@ -182,7 +186,22 @@ class ChatRun:
 
     async def next(self) -> Item:
         """The next item; raises the GatewayError of a failure before anything was sent."""
+        if self._reading:
+            self._sent.set()  # asking for more: the previous item went out
+        self._reading = True
         item = await self._queue.get()
+        if isinstance(item, GatewayError):
+            self.finished = True
+            raise item
+        if isinstance(item, Done | Answer):
+            self.finished = True
+        return item
+
+    def next_ready(self) -> Item | None:
+        """The next item if one is already queued (never waits), else None; as ``next``."""
+        if self._queue.empty():
+            return None
+        item = self._queue.get_nowait()
         if isinstance(item, GatewayError):
             self.finished = True
             raise item
@@ -215,7 +234,18 @@ class ChatRun:
         state.seq += 1
         await self.ctx.recorder.record(event)
         state.emitted = True
-        await self._queue.put(chunk)
+        if self._queue.full():  # backpressure: a slow client slows the upstream read
+            await self._queue.put(chunk)
+        else:
+            self._queue.put_nowait(chunk)
+        if state.seq == 1:
+            # Let the first chunk go out (headers, first bytes) before the rest of a burst is
+            # processed; the chunks available by then are sent together, in one write.
+            safety = asyncio.get_running_loop().call_later(FIRST_SEND_WAIT_S, self._sent.set)
+            try:
+                await self._sent.wait()
+            finally:
+                safety.cancel()
 
     async def _produce(self) -> None:
         state = _State()

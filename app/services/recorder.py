@@ -1,16 +1,26 @@
 """Appends one request's events to its stream, in order, and makes them durable on ``flush``.
 
-Events are submitted without waiting for their commit, so the request path never waits on the
-disk per chunk; ``flush`` is awaited before the end of a response reaches the client.
+Events are buffered and handed to the store in batches: when ``BATCH_EVENTS`` are waiting,
+``LINGER_SECONDS`` after the first of them (so a long answer reaches the log as it goes), and
+always on ``flush``, which is awaited before the end of a response reaches the client. The
+request path never waits on the disk per chunk, and a streamed answer costs a few commits
+instead of one per chunk. Batches are submitted one at a time, so the log keeps record order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
+from app.adapters.eventstore.canonical import new_event
 from app.ids import uuid7
 from domain.events import Event, request_stream
 from domain.ports import ANY, EventStore, NewEvent
+
+BATCH_EVENTS = 64
+"""Events buffered before they are submitted without waiting for the timer."""
+LINGER_SECONDS = 0.05
+"""How long an event may wait in the buffer before it is submitted."""
 
 
 class RequestRecorder:
@@ -18,18 +28,62 @@ class RequestRecorder:
         self.store = store
         self.request_id = request_id
         self.stream = request_stream(request_id)
-        self._pending: list[asyncio.Future[list[int]]] = []
         self.last_position = 0
+        self._buffer: list[NewEvent] = []
+        self._pending: list[asyncio.Future[list[int]]] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._lingering: asyncio.Task[None] | None = None
+        self._submitting = asyncio.Lock()
 
     async def record(self, *events: Event) -> None:
         """Queue ``events`` (atomically, in order) for the request's stream."""
-        batch = [NewEvent.of(event, uuid7()) for event in events]
-        self._pending.append(await self.store.submit(self.stream, batch, ANY))
+        buffer = self._buffer
+        for event in events:
+            buffer.append(new_event(event, uuid7()))
+        if len(buffer) >= BATCH_EVENTS:
+            await self._submit()
+        elif self._timer is None and buffer:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(LINGER_SECONDS, self._linger, loop)
 
     async def flush(self) -> int:
         """Wait until everything recorded so far is durable; return the last position."""
+        await self._submit()
         if self._pending:
             pending, self._pending = self._pending, []
             results = await asyncio.gather(*pending)
             self.last_position = max([self.last_position, *(max(r) for r in results if r)])
         return self.last_position
+
+    def _linger(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        if not self._buffer:
+            return
+        if self._lingering is not None and not self._lingering.done():
+            self._timer = loop.call_later(LINGER_SECONDS, self._linger, loop)  # store is full
+            return
+        # Kept referenced until done; ``flush`` waits for it through the lock.
+        self._lingering = loop.create_task(self._submit_quietly())
+
+    async def _submit_quietly(self) -> None:
+        # A failed batch goes back to the buffer: the next ``flush`` retries and raises it.
+        with contextlib.suppress(Exception):
+            await self._submit()
+
+    async def _submit(self) -> None:
+        """Hand the buffer to the store as one batch, after any batch already on its way."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        async with self._submitting:
+            if not self._buffer:
+                return
+            batch, self._buffer = self._buffer, []
+            try:
+                future = await self.store.submit(self.stream, batch, ANY)
+            except BaseException:
+                # Not queued (refused, or cancelled while the store was full): keep the events,
+                # in front of any recorded meanwhile, for the next ``flush``.
+                self._buffer[:0] = batch
+                raise
+            self._pending.append(future)

@@ -32,9 +32,10 @@ def context(store: Any, discovery: Any, agent: str, *, tools: tuple[str, ...] = 
 async def run(discovery: Any, ctx: Any, messages: list[dict[str, Any]], **kw: Any) -> list[Any]:
     entry = discovery.registry.get(ctx.agent)
     request = ChatRequest(model=ctx.agent, messages=messages, stream=True, **kw)
-    out = [d async for d in entry.backend.run(request, ctx)]
-    await ctx.recorder.flush()
-    return out
+    try:
+        return [d async for d in entry.backend.run(request, ctx)]
+    finally:  # as ChatRun does on every outcome: the recorder makes events durable on flush
+        await ctx.recorder.flush()
 
 
 async def request_events(store: Any) -> list[tuple[str, dict[str, Any]]]:

@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
-from app.adapters.eventstore.canonical import canonical_object
+from app.adapters.eventstore.canonical import CanonicalEvent, canonical_object
 from domain.ports import (
     ANY,
     NO_STREAM,
@@ -55,15 +55,11 @@ def prepare(stream: str, events: Sequence[NewEvent], expected_version: int) -> l
         if e.event_id in seen:
             raise ValueError(f"event id twice in one batch: {e.event_id}")
         seen.add(e.event_id)
-        out.append(
-            NewEvent(
-                e.event_id,
-                e.type,
-                e.schema_version,
-                canonical_object(e.data),
-                canonical_object(e.meta),
-            )
-        )
+        if type(e) is CanonicalEvent:
+            out.append(e)  # proven canonical by its producer: no parse, no copy
+            continue
+        data, meta = canonical_object(e.data), canonical_object(e.meta)
+        out.append(NewEvent(e.event_id, e.type, e.schema_version, data, meta))
     return out
 
 
