@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -280,15 +280,3 @@ async def first_or_disconnect(
 async def _disconnected(receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
-
-
-async def items_of(run: ChatRun, first: Any) -> AsyncIterator[Any]:
-    """``first`` then the rest of the run; cancels the run if the consumer stops early."""
-    try:
-        yield first
-        while not isinstance(first, Done):
-            first = await run.next()
-            yield first
-    finally:
-        if not run.finished:
-            run.cancel()
