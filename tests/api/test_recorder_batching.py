@@ -20,7 +20,7 @@ from app.settings import Settings
 from domain.events import RequestCancelled, StreamDelta
 from domain.ports import ANY, EventStore, NewEvent
 from tests.api.conftest import data, events_of, types_of, wait_for_terminal
-from tests.support.fake_upstream import FakeUpstream
+from tests.support.fake_upstream import FakeUpstream, Reply
 from tests.support.live_server import LiveGateway
 
 MSG = [{"role": "user", "content": "Say hello"}]
@@ -162,13 +162,13 @@ def test_streamed_request_is_one_commit_and_durable_before_done(
 def test_a_chunk_is_sent_before_the_next_exists_and_logged_on_disconnect(
     gateway_factory: Callable[..., LiveGateway], fake_upstream: FakeUpstream
 ) -> None:
-    # Upstream frames 5 s apart: "first" at ~5 s, "second" at ~10 s. A gateway that held a
-    # chunk back until more arrived would make the 8-s read below time out.
-    fake_upstream.text("first second", chunks=2, delay=5)
+    # The upstream sends its role frame and "first ", then nothing more until the client
+    # leaves: a gateway that held a chunk back until more arrived would never show "first ".
+    fake_upstream.push(Reply("text", text="first second", chunks=2, hold_after=1))
     gw = gateway_factory(upstream=fake_upstream)
     body = {"model": "m", "messages": MSG, "stream": True}
     with (
-        httpx.Client(timeout=httpx.Timeout(8.0)) as http,
+        httpx.Client(timeout=httpx.Timeout(30.0)) as http,
         http.stream(
             "POST", gw.url("/v1/chat/completions"), json=body, headers=gw.headers()
         ) as response,

@@ -48,6 +48,7 @@ class Reply:
     status: int = 200
     error: dict[str, Any] = field(default_factory=dict)
     after: int = 1
+    hold_after: int = -1  # stream: after this frame, send nothing more until the client leaves
 
     @classmethod
     def text_of(cls, text: str, chunks: int = 3, delay: float = 0.0) -> Reply:
@@ -260,6 +261,9 @@ class FakeUpstream:
             if reply.kind == "cut" and i == reply.after:
                 raise ConnectionAbortedError("scripted cut")
             await send({"type": "http.response.body", "body": frame, "more_body": True})
+            if i == reply.hold_after:
+                await gone.wait()
+                return False
             if reply.delay and i < len(frames) - 1:
                 await asyncio.sleep(reply.delay)  # the scripted per-chunk pacing
         await send({"type": "http.response.body", "body": b"", "more_body": False})
