@@ -58,7 +58,7 @@ def projection_service(request: AnyRequest) -> ProjectionService:
 
 @get("/admin/metrics")
 async def admin_metrics(request: AnyRequest, min_position: MinPosition = None) -> MetricsSnapshot:
-    require_admin(request)
+    await require_admin(request)
     service = projection_service(request)
     await service.settle(min_position)
     return await service.snapshot()
@@ -72,7 +72,7 @@ async def admin_tools(
     source: Text = None,
     min_position: MinPosition = None,
 ) -> ToolsReport:
-    require_admin(request)
+    await require_admin(request)
     service = projection_service(request)
     await service.settle(min_position)
     return snapshot.tools_report(await service.read(frozenset({"tools"})), tool, agent, source)
@@ -84,7 +84,7 @@ async def admin_dropins(
     dropin_state: Annotated[str | None, QueryParameter(name="state")] = None,
     min_position: MinPosition = None,
 ) -> DropinsReport:
-    require_admin(request)
+    await require_admin(request)
     service = projection_service(request)
     await service.settle(min_position)
     return snapshot.dropins_report(await service.read(frozenset({"discovery"})), dropin_state)
@@ -101,7 +101,7 @@ async def admin_requests(
     status: Text = None,
     min_position: MinPosition = None,
 ) -> RequestsPage:
-    require_admin(request)
+    await require_admin(request)
     service = projection_service(request)
     await service.settle(min_position)
     rows = await queries.recent_requests(
@@ -114,7 +114,7 @@ async def admin_requests(
 
 @get("/admin/requests/{request_id:str}")
 async def admin_request(request: AnyRequest, request_id: FromPath[str]) -> ReplayedRequest:
-    require_admin(request)
+    await require_admin(request)
     replayed = await replay(services_of(request).store, request_id)
     if replayed is None:
         raise NotFound(f"No request '{request_id}' in the log.", code="request_not_found")
@@ -129,7 +129,7 @@ async def admin_events(
     stream: Text = None,
     event_type: Annotated[str | None, QueryParameter(name="type")] = None,
 ) -> EventsPage:
-    require_admin(request)
+    await require_admin(request)
     types = [t for t in event_type.split(",") if t] if event_type else None
     out: list[ExportedEvent] = []
     store = services_of(request).store

@@ -14,7 +14,7 @@ from app.services.container import services_of
 
 @post("/admin/discovery/scan", status_code=200)
 async def scan(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    require_admin(request)
+    await require_admin(request)
     discovery = services_of(request).discovery
     if discovery is None:
         raise GatewayError("Discovery is not running.", code="discovery_unavailable")

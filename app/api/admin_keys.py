@@ -31,7 +31,7 @@ def key_json(info: KeyInfo) -> dict[str, Any]:
 
 @post("/admin/keys", status_code=200)
 async def create_key(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    require_admin(request)  # before reading the body: a stranger gets 401, not a 400
+    await require_admin(request)  # before reading the body: a stranger gets 401, not a 400
     try:
         body = msgspec.json.decode(await request.body(), type=CreateKey)
     except msgspec.ValidationError as exc:
@@ -46,7 +46,7 @@ async def create_key(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 @get("/admin/keys")
 async def list_keys(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    require_admin(request)
+    await require_admin(request)
     keys = services_of(request).keys
     await keys.refresh()  # an admin listing shows what the CLI did a moment ago too
     return {"object": "list", "data": [key_json(info) for info in keys.list()]}
@@ -54,7 +54,7 @@ async def list_keys(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 @delete("/admin/keys/{key_id:str}", status_code=200)
 async def revoke_key(request: Request[Any, Any, Any], key_id: FromPath[str]) -> dict[str, Any]:
-    require_admin(request)
+    await require_admin(request)
     keys = services_of(request).keys
     await keys.revoke(key_id)
     info = keys.get(key_id)

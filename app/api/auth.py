@@ -8,8 +8,11 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import Forbidden, Unauthorized
+from app.ids import uuid7
 from app.services.container import services_of
+from domain.events import AclDecided
 from domain.policy import Principal
+from domain.ports import NewEvent
 
 NO_KEY = (
     "You didn't provide an API key. You need to provide your API key in an Authorization "
@@ -40,10 +43,23 @@ def principal_of(request: Any) -> Principal:
     return principal
 
 
-def require_admin(request: Any) -> Principal:
-    """The caller of ``request`` if it holds an admin key; 401 or Forbidden (403) otherwise."""
+async def require_admin(request: Any) -> Principal:
+    """The caller of ``request`` if it holds an admin key; 401 or Forbidden (403) otherwise.
+
+    A valid key refused an admin route is an access decision like any other, so the denial is
+    appended (durably, before the 403 goes out) to the ``acl`` stream. Allowed admin reads are
+    not logged: a Prometheus scrape every few seconds would fill the log with its own reads.
+    """
     principal = principal_of(request)
     if not principal.admin:
+        decision = AclDecided(
+            subject=principal.key_id,
+            action="admin",
+            resource=f"{request.method} {request.url.path}",
+            decision="deny",
+            rule="key.admin:false",
+        )
+        await services_of(request).store.append("acl", [NewEvent.of(decision, uuid7())])
         raise Forbidden(NOT_ADMIN)
     return principal
 

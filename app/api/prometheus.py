@@ -234,7 +234,7 @@ def registry_of(metrics: list[Metric]) -> CollectorRegistry:
 @get("/metrics", media_type="text/plain; version=0.0.4")  # Litestar adds the charset
 async def metrics(request: Request[Any, Any, Any], min_position: MinPosition = None) -> bytes:
     """The Prometheus text exposition (admin key only)."""
-    require_admin(request)
+    await require_admin(request)
     service = projection_service(request)
     await service.settle(min_position)
     models, head = await asyncio.gather(service.read(), service.store.head())

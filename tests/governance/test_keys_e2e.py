@@ -147,3 +147,30 @@ def test_a_restarted_gateway_has_the_same_keys(
     assert get(second, "/admin/keys", second.master_key).json() == before
     assert get(second, "/admin/keys", secrets[0]["key"]).status_code == 401
     assert get(second, "/admin/keys", secrets[1]["key"]).status_code == 403
+
+
+def test_a_denied_admin_access_is_in_the_log_before_the_403(
+    gateway_factory: Callable[..., LiveGateway],
+) -> None:
+    gw = gateway_factory()
+    made = httpx.post(
+        gw.url("/admin/keys"),
+        headers={"Authorization": f"Bearer {gw.master_key}"},
+        json={"name": "app", "agents": ["*"]},
+        timeout=10,
+    ).json()
+    assert get(gw, "/admin/metrics", gw.master_key).status_code == 200  # allowed: not logged
+    assert get(gw, "/admin/metrics", made["key"]).status_code == 403
+    events = gw.call(gw.services.store.read_stream, "acl")
+    assert [(e.type, json.loads(e.data)) for e in events] == [
+        (
+            "acl.decided",
+            {
+                "subject": made["id"],
+                "action": "admin",
+                "resource": "GET /admin/metrics",
+                "decision": "deny",
+                "rule": "key.admin:false",
+            },
+        )
+    ]
