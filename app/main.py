@@ -40,7 +40,12 @@ for _name in ("httpx", "httpx2"):
     logging.getLogger(_name).setLevel(logging.WARNING)
 
 
-def create_app(settings: Settings) -> Litestar:
+def create_app(settings: Settings, *, recover_unfinished: bool = True) -> Litestar:
+    """The gateway. ``recover_unfinished``: end requests a crash cut off, at start-up.
+
+    ``ledgergate serve`` does that once before its workers start and passes False, so a worker
+    (re)started late never ends another worker's live requests.
+    """
     services: Services | None = None
 
     @asynccontextmanager
@@ -50,7 +55,8 @@ def create_app(settings: Settings) -> Litestar:
         keys = KeyService(settings.master_key)
         await keys.load(store)  # the key registry, rebuilt from the log
         tools = ToolManager.from_settings(settings)
-        await mark_interrupted(store)  # requests a crash cut off get their terminal event
+        if recover_unfinished:
+            await mark_interrupted(store)  # requests a crash cut off get their terminal event
         projections = await ProjectionService.open(settings, store, run=settings.run_projections)
         upstream = build_upstream(settings)
         agents = AgentRegistry()
@@ -141,4 +147,4 @@ def _configure_logging() -> None:
 def create_app_from_env() -> Litestar:
     """uvicorn's factory entry point: settings from the environment."""
     _configure_logging()
-    return create_app(load_settings())
+    return create_app(load_settings(), recover_unfinished=False)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 from typing import Any
 
-from app.settings import load_settings
+from app.settings import Settings, load_settings
 
 
 def register(sub: Any) -> None:
@@ -17,6 +18,18 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=run)
 
 
+async def _end_unfinished_requests(settings: Settings) -> list[str]:
+    """Once per start, before any worker: requests a crash cut off get ``request.interrupted``."""
+    from app.adapters.eventstore import open_event_store
+    from app.services.interrupted import mark_interrupted
+
+    store = await open_event_store(settings)
+    try:
+        return await mark_interrupted(store)
+    finally:
+        await store.close()
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -24,6 +37,9 @@ def run(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     upgrade_head(settings.database_url)
+    interrupted = asyncio.run(_end_unfinished_requests(settings))
+    if interrupted:
+        print(f"marked {len(interrupted)} unfinished request(s) as request.interrupted")
     uvicorn.run(
         "app.main:create_app_from_env",
         factory=True,
