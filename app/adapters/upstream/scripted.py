@@ -105,7 +105,7 @@ def plan_reply(body: dict[str, Any]) -> _Plan:
             f"{names.get(m.get('tool_call_id', ''), 'tool')} returned {_text_of(m.get('content'))}"
             for m in results
         ]
-        return _Plan(text="Tool results: " + "; ".join(parts) + ".")
+        return _Plan(text="Tool results: " + "; ".join(parts).rstrip(".") + ".")
     if tools and body.get("tool_choice") != "none" and last_user >= 0:
         chosen = max(tools, key=lambda t: _relevance(str(t["function"].get("name", "")), user_text))
         fn = chosen["function"]
