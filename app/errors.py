@@ -19,7 +19,7 @@ that meets them, with ``raise ... from exc``.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import msgspec
 
@@ -120,7 +120,3 @@ class UpstreamTimeout(GatewayError):
 def internal_error() -> GatewayError:
     """What a client sees for a bug of ours: no trace, no detail."""
     return GatewayError("The gateway failed to handle this request.", code="internal_error")
-
-
-def error_payload(exc: GatewayError) -> dict[str, Any]:
-    return msgspec.to_builtins(exc.body())  # type: ignore[no-any-return]

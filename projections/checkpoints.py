@@ -39,12 +39,6 @@ async def read_checkpoints(conn: AsyncConnection) -> list[Checkpoint]:
     return [Checkpoint(**dict(r)) for r in rows.mappings()]
 
 
-async def live_generations(conn: AsyncConnection) -> dict[str, int]:
-    """Projection name → its live generation (what readers must filter on)."""
-    rows = await conn.execute(select(cp.c.name, cp.c.generation).where(cp.c.state == LIVE))
-    return {name: generation for name, generation in rows.all()}
-
-
 async def new_generation(conn: AsyncConnection, name: str, state: str) -> Checkpoint:
     """Insert a checkpoint at position 0 with a generation number no projection has used."""
     top = (await conn.execute(select(func.max(cp.c.generation)))).scalar()

@@ -7,7 +7,7 @@ read back from the counts is within one bucket (≤ 41 % of its value) of the tr
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 BOUNDS_US: tuple[int, ...] = tuple(round(100 * 2 ** (k / 2)) for k in range(41))
 """Upper bounds (inclusive, microseconds) of every finite bucket; index len(BOUNDS_US) is +Inf."""
@@ -52,12 +52,3 @@ def percentile_us(counts: Mapping[int, int], q: float) -> float | None:
             return lower + (upper - lower) * max(rank - seen, 0) / count
         seen += count
     return float(BOUNDS_US[-1])
-
-
-def merge(parts: Iterable[Mapping[int, int]]) -> dict[int, int]:
-    """Sum several bucket-count maps."""
-    out: dict[int, int] = {}
-    for part in parts:
-        for index, count in part.items():
-            out[index] = out.get(index, 0) + count
-    return out

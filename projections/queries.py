@@ -252,16 +252,3 @@ async def recent_requests(
             stmt = stmt.where(r.status == status)
         stmt = stmt.order_by(r.first_position.desc()).limit(limit)
         return await _all(conn, stmt)
-
-
-async def request_row(engine: AsyncEngine, request_id: str) -> Any:
-    """One request's row in the live requests model, or None."""
-    async with engine.connect() as conn, conn.begin():
-        gens = _live(await read_checkpoints(conn))
-        if "requests" not in gens:
-            return None
-        r = rm_requests.c
-        stmt = select(rm_requests).where(
-            r.generation == gens["requests"], r.request_id == request_id
-        )
-        return (await conn.execute(stmt)).first()

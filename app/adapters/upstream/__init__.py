@@ -51,7 +51,7 @@ def build_upstream(settings: Settings, *, httpcore: bool = False) -> Upstream:
 
     ``httpcore``: the stock httpx2 transport instead of ``FastHTTPTransport`` (tests, bench).
     """
-    if settings.upstream_api_key is None:
+    if settings.scripted_upstream:
         client = openai.AsyncOpenAI(
             api_key="scripted",
             base_url=SCRIPTED_BASE_URL,
