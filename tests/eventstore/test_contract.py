@@ -258,3 +258,35 @@ async def test_bad_input_is_refused_before_queueing(store: EventStore) -> None:
     with pytest.raises(ValueError):
         await store.append("s", [e, e])
     assert await store.head() == 0
+
+
+async def test_writes_after_an_idempotency_conflict_land_where_they_should(
+    store: EventStore,
+) -> None:
+    a, b = delta(1), delta(2)
+    assert await store.append("s", [a, b]) == [1, 2]
+    with pytest.raises(IdempotencyConflict):
+        await store.append("elsewhere", [a, b])  # would create a stream and a type: rolled back
+    c = NewEvent(uuid7(), "never.seen_type", 1, b"{}")
+    assert await store.append("elsewhere", [c]) == [3]
+    got = await store.read_stream("elsewhere")
+    assert [(e.position, e.version, e.type) for e in got] == [(3, 1, "never.seen_type")]
+    assert await store.append("fresh", [delta(3)], NO_STREAM) == [4]
+    assert [e.position for e in await store.read_stream("fresh")] == [4]
+    assert [e.stream for e in await store.read_all()] == ["s", "s", "elsewhere", "fresh"]
+    assert (await verify(store)).ok
+
+
+async def test_a_conflict_in_a_group_does_not_leak_into_the_next_group(store: EventStore) -> None:
+    a = delta(1)
+    await store.append("s", [a])
+    conflict = await store.submit("new-1", [a, NewEvent(uuid7(), "other.type", 1, b"{}")])
+    good = await store.submit("new-2", [delta(2)], NO_STREAM)
+    with pytest.raises(IdempotencyConflict):
+        await conflict
+    assert await good == [2]
+    assert await store.append("new-1", [NewEvent(uuid7(), "other.type", 1, b"{}")]) == [3]
+    assert await store.append("new-3", [delta(4)], NO_STREAM) == [4]
+    for stream, positions in (("new-1", [3]), ("new-2", [2]), ("new-3", [4])):
+        assert [e.position for e in await store.read_stream(stream)] == positions
+    assert (await verify(store)).ok

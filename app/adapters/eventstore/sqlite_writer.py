@@ -191,6 +191,8 @@ class SqliteWriter:
         rows: list[object] = []  # flat: _COLUMNS values per event
         for batch in group:
             saved = (head, prev, len(rows))
+            if isolate:  # ids a ``ROLLBACK TO batch`` removes must leave the caches too
+                saved_ids = (dict(self._new_streams), dict(self._new_types))
             try:
                 if isolate:
                     conn.execute("SAVEPOINT batch")
@@ -264,6 +266,7 @@ class SqliteWriter:
                     raise
                 conn.execute("ROLLBACK TO batch")
                 conn.execute("RELEASE batch")
+                self._new_streams, self._new_types = saved_ids
                 head, prev = saved[0], saved[1]
                 del rows[saved[2] :]
                 results.append(self._classify(batch))
@@ -271,6 +274,7 @@ class SqliteWriter:
                 if isolate:
                     conn.execute("ROLLBACK TO batch")
                     conn.execute("RELEASE batch")
+                    self._new_streams, self._new_types = saved_ids
                 head, prev = saved[0], saved[1]
                 del rows[saved[2] :]
                 results.append(e)
