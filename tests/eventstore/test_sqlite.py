@@ -210,3 +210,26 @@ async def test_the_hash_chain_is_the_same_in_both_stores(db_url: str) -> None:
     assert (await verify(sqlite_store)).ok and (await verify(memory_store)).ok
     await sqlite_store.close()
     await memory_store.close()
+
+
+async def test_a_row_written_behind_the_writers_back_does_not_wedge_it(db_url: str) -> None:
+    store = await open_sqlite(db_url)
+    for i in range(3):
+        await store.append(f"s{i}", [delta(1), delta(2)])
+    # Another program inserts position 7 (version 3 of s0) without moving the chain head.
+    tamper(
+        db_url,
+        "INSERT INTO events SELECT 7, x'01', stream_id, 3, type_id, schema_version,"
+        " recorded_at, data, meta, hash FROM events WHERE position = 1",
+    )
+    assert await store.append("s0", [delta(3)]) == [8]  # the open writer is not wedged
+    assert await store.append("fresh", [delta(1)]) == [9]
+    await store.close()
+    store = await open_sqlite(db_url)  # nor is the next process
+    assert await store.append("s0", [delta(4)]) == [10]
+    assert [e.version for e in await store.read_stream("s0")] == [1, 2, 3, 4, 5]
+    await store.close()
+    cli = [sys.executable, "-m", "app", "events", "verify", "--database-url", db_url]
+    result = run(cli, cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 1
+    assert result.stdout.startswith("bad position 7:"), result.stdout

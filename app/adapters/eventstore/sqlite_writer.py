@@ -168,17 +168,24 @@ class SqliteWriter:
             self._versions = _newest(self._versions)
         return results
 
-    def _read_head(self) -> tuple[int, bytes]:
+    def _read_head(self, past_strays: bool = False) -> tuple[int, bytes]:
+        """The chain head; ``past_strays``: or the last row, if one was written behind our back.
+
+        A row another program inserted without moving the head would clash with every new
+        position; continuing after it keeps the log writable and ``verify`` names that row.
+        """
         row = self.conn.execute("SELECT position, hash FROM event_log_head WHERE id = 1").fetchone()
-        if row is None:
-            row = self.conn.execute(
+        if row is None or past_strays:
+            last = self.conn.execute(
                 "SELECT position, hash FROM events ORDER BY position DESC LIMIT 1"
             ).fetchone()
+            if last is not None and (row is None or last[0] > row[0]):
+                row = last
         return (row[0], row[1]) if row else (0, ZERO_HASH)
 
     def _write(self, group: Sequence[Batch], isolate: bool) -> list[list[int] | BaseException]:
         conn = self.conn
-        head, prev = self._read_head()
+        head, prev = self._read_head(past_strays=isolate)
         start_head = head
         if head != self._versions_head:
             self._versions.clear()  # another process appended: re-read
