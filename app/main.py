@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from litestar import Litestar
 
@@ -15,16 +16,18 @@ from litestar import Litestar
 from app.adapters.discovery.scanner import Discovery, ScanReport  # isort: skip
 from app.adapters.discovery.watcher import start_watcher  # isort: skip
 from app.adapters.eventstore import open_event_store
+from app.adapters.eventstore.export import verify
 from app.adapters.passthrough import UpstreamBackend
 from app.adapters.upstream import build_upstream
 from app.api import admin as admin_api
-from app.api import admin_discovery, admin_keys, health
+from app.api import admin_discovery, admin_keys, admin_overview, admin_stream, health
 from app.api import chat as chat_api
 from app.api import models as models_api
 from app.api import prometheus as prometheus_api
 from app.api.auth import key_freshness_middleware
 from app.api.errors import EXCEPTION_HANDLERS
 from app.services.agents import AgentRegistry
+from app.services.chain import ChainVerifier
 from app.services.chat import ChatService
 from app.services.container import Services
 from app.services.interrupted import mark_interrupted
@@ -74,6 +77,7 @@ def create_app(settings: Settings, *, recover_unfinished: bool = True) -> Litest
             allows_model=upstream.allows_model,
             tool_manager=tools,
         )
+        chain = ChainVerifier(store, partial(verify, page=2000, offload=True))
         services = Services(
             settings=settings,
             store=store,
@@ -84,6 +88,7 @@ def create_app(settings: Settings, *, recover_unfinished: bool = True) -> Litest
             chat=chat,
             discovery=discovery,
             projections=projections,
+            chain=chain,
         )
         app.state.services = services
         try:
@@ -92,6 +97,7 @@ def create_app(settings: Settings, *, recover_unfinished: bool = True) -> Litest
             if watcher is not None:
                 watcher.cancel()
             await chat.drain()
+            await chain.close()
             await upstream.close()
             tools.close()
             await projections.close()
@@ -106,6 +112,8 @@ def create_app(settings: Settings, *, recover_unfinished: bool = True) -> Litest
             *admin_discovery.ROUTES,
             *admin_api.ROUTES,
             *prometheus_api.ROUTES,
+            *admin_stream.ROUTES,
+            *admin_overview.ROUTES,
         ],
         middleware=[key_freshness_middleware],
         exception_handlers=EXCEPTION_HANDLERS,

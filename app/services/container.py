@@ -15,6 +15,7 @@ from domain.ports import EventStore
 
 if TYPE_CHECKING:  # the scanner pulls in the Agents SDK; routes only need the type
     from app.adapters.discovery.scanner import Discovery
+    from app.services.chain import ChainVerifier
     from app.services.projections import ProjectionService
 
 
@@ -31,6 +32,7 @@ class Services:
     chat: ChatService | None = None  # POST /v1/chat/completions
     discovery: Discovery | None = None  # drop-in scans (startup, admin, watch)
     projections: ProjectionService | None = None  # read models and their runner
+    chain: ChainVerifier | None = None  # the chain's verification status (GET /admin/chain)
 
 
 def services_of(request: Any) -> Services:

@@ -6,6 +6,7 @@ contract's order; its ``hash`` is the SHA-256 of the RFC 8785 form of the line w
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 
@@ -101,34 +102,54 @@ class Verdict:
         return self.bad_position is None
 
 
-async def verify(store: EventStore, page: int = 5000) -> Verdict:
-    """Check positions are dense from 1, versions dense per stream, and every hash and link.
+class ChainCheck:
+    """The running state of one verification, fed pages of events in position order."""
 
-    Compares the last event with the stored chain head when the store keeps one (SQLite), which
-    is how a truncated tail shows.
-    """
-    prev_hash, position, count = ZERO_HEX, 0, 0
-    versions: dict[str, int] = {}
-    while batch := await store.read_all(position, page):
+    def __init__(self) -> None:
+        self.prev_hash, self.position, self.count = ZERO_HEX, 0, 0
+        self.versions: dict[str, int] = {}
+
+    def feed(self, batch: Sequence[RecordedEvent]) -> Verdict | None:
+        """Check ``batch``; the verdict at its first bad event, else None."""
         for rec in batch:
-            expected = position + 1
+            expected = self.position + 1
             if rec.position != expected:
-                return Verdict(count, expected, f"position {expected} is missing")
-            if rec.prev_hash != prev_hash:
-                return Verdict(count, rec.position, "prev_hash does not match the previous hash")
-            if rec.hash != expected_hash(rec, prev_hash):
-                return Verdict(count, rec.position, "hash does not match the event's content")
-            version = versions.get(rec.stream, 0) + 1
+                return Verdict(self.count, expected, f"position {expected} is missing")
+            if rec.prev_hash != self.prev_hash:
+                why = "prev_hash does not match the previous hash"
+                return Verdict(self.count, rec.position, why)
+            if rec.hash != expected_hash(rec, self.prev_hash):
+                return Verdict(self.count, rec.position, "hash does not match the event's content")
+            version = self.versions.get(rec.stream, 0) + 1
             if rec.version != version:
-                return Verdict(count, rec.position, f"stream version {rec.version}, not {version}")
-            versions[rec.stream] = version
-            prev_hash, position, count = rec.hash, rec.position, count + 1
-    chain_head = getattr(store, "chain_head", None)
-    if chain_head is not None:
-        head = await chain_head()
+                why = f"stream version {rec.version}, not {version}"
+                return Verdict(self.count, rec.position, why)
+            self.versions[rec.stream] = version
+            self.prev_hash, self.position, self.count = rec.hash, rec.position, self.count + 1
+        return None
+
+    def finish(self, head: tuple[int, bytes] | None) -> Verdict:
+        """The verdict once every event is read, given the store's chain head (if it keeps one)."""
+        position, prev_hash = self.position, self.prev_hash
         if head is not None and (head[0] != position or head[1].hex() != prev_hash):
             if head[0] > position:
                 why = f"log ends at {position} but its chain head is {head[0]} (truncated tail)"
-                return Verdict(count, position + 1, why)
-            return Verdict(count, head[0], "the chain head does not match the last event")
-    return Verdict(count)
+                return Verdict(self.count, position + 1, why)
+            return Verdict(self.count, head[0], "the chain head does not match the last event")
+        return Verdict(self.count)
+
+
+async def verify(store: EventStore, page: int = 5000, *, offload: bool = False) -> Verdict:
+    """Check positions are dense from 1, versions dense per stream, and every hash and link.
+
+    Compares the last event with the stored chain head when the store keeps one (SQLite), which
+    is how a truncated tail shows. ``offload`` hashes each page in a worker thread, so a check
+    run inside the gateway leaves its event loop free between pages.
+    """
+    check = ChainCheck()
+    while batch := await store.read_all(check.position, page):
+        bad = await asyncio.to_thread(check.feed, batch) if offload else check.feed(batch)
+        if bad is not None:
+            return bad
+    chain_head = getattr(store, "chain_head", None)
+    return check.finish(await chain_head() if chain_head is not None else None)

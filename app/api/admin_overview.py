@@ -1,0 +1,51 @@
+"""Admin routes behind the console's overview: traffic per minute, and the chain's status."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from litestar import Request, get
+from litestar.params import FromQuery, QueryParameter
+
+from app.api.admin import MinPosition, projection_service
+from app.api.auth import require_admin
+from app.errors import GatewayError
+from app.services.chain import ChainStatus
+from app.services.container import services_of
+from projections import series
+from projections.series import Series
+
+
+@get("/admin/series")
+async def admin_series(
+    request: Request[Any, Any, Any],
+    minutes: Annotated[int, QueryParameter(ge=1, le=1440)] = 60,
+    min_position: MinPosition = None,
+) -> Series:
+    """Requests, errors, tokens and latency per UTC minute, the last ``minutes`` up to now."""
+    await require_admin(request)
+    service = projection_service(request)
+    await service.settle(min_position)
+    return await series.minutes(service.engine, datetime.now(UTC), minutes)
+
+
+@get("/admin/chain")
+async def admin_chain(
+    request: Request[Any, Any, Any], fresh: FromQuery[bool] = False
+) -> ChainStatus:
+    """The last verdict of ``events verify`` run inside the gateway (cached, one at a time).
+
+    ``fresh=true`` starts a new check and waits for it (at most 10 s; ``checking`` says if it
+    is still running).
+    """
+    await require_admin(request)
+    chain = services_of(request).chain
+    if chain is None:
+        raise GatewayError(
+            "Chain verification is not available.", code="chain_unavailable", status=503
+        )
+    return await chain.status(fresh=fresh)
+
+
+ROUTES = [admin_series, admin_chain]
