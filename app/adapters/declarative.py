@@ -8,10 +8,11 @@
     max_tool_hops = 4              # optional; defaults to settings.max_tool_hops
     description = "..."            # optional
 
-Each hop streams from the upstream; gateway tool calls are shown to the client as tool-call
-deltas (one ``index`` counter across the whole answer), run through ``ToolManager`` in
-parallel, and their results appended for the next hop. Calls to tools the client sent in
-``tools`` end the answer with ``finish_reason: "tool_calls"``, as OpenAI does.
+Each hop streams from the upstream; gateway tool calls are run through ``ToolManager`` in
+parallel and their results appended for the next hop. They never reach the client as tool
+calls: each is announced by ``ToolNotice`` items (streamed only to a client that opts in).
+Calls to tools the client sent in ``tools`` end the answer with ``finish_reason:
+"tool_calls"``, as OpenAI does; in a turn that calls both kinds the gateway runs its own first.
 """
 
 from __future__ import annotations
@@ -31,7 +32,15 @@ from app.adapters.upstream import Upstream
 from app.context import RequestContext
 from app.errors import Unprocessable
 from app.services.agents import AgentEntry, DropinError
-from app.services.backends import ChatRequest, Delta, Finish, TextDelta, ToolCallDelta, Usage
+from app.services.backends import (
+    ChatRequest,
+    Delta,
+    Finish,
+    TextDelta,
+    ToolCallDelta,
+    ToolNotice,
+    Usage,
+)
 from app.services.tools import ToolCallAborted
 from app.settings import Settings
 
@@ -170,10 +179,11 @@ class DeclarativeBackend:
                             client=item.client,
                         )
                     call.arguments.append(item.arguments)
-                    position = base + list(calls).index(item.index)
-                    yield msgspec.structs.replace(
-                        item, index=position, id=call.id if first else None
-                    )
+                    if call.client:  # the gateway's own calls are never the client's
+                        position = base + list(calls).index(item.index)
+                        yield msgspec.structs.replace(
+                            item, index=position, id=call.id if first else None
+                        )
                 elif isinstance(item, Finish):
                     finish = item.reason
                 elif isinstance(item, Usage):
@@ -186,13 +196,19 @@ class DeclarativeBackend:
             if not calls:
                 yield Finish(finish)
                 return
-            if any(c.client for c in calls.values()):
+            ordered = list(calls.values())
+            own = [c for c in ordered if not c.client]
+            has_client = len(own) < len(ordered)
+            if hop > self.max_tool_hops and not has_client:
+                break
+            for c in own:
+                yield ToolNotice(c.id, c.name, "".join(c.arguments), "started")
+            results = await _run_tools(manager, own) if own else []
+            for c, result in zip(own, results, strict=True):
+                yield ToolNotice(c.id, c.name, "".join(c.arguments), ctx.outcome(c.id), result)
+            if has_client:
                 yield Finish("tool_calls")
                 return
-            if hop > self.max_tool_hops:
-                break
-            ordered = list(calls.values())
-            results = await _run_tools(manager, ordered)
             messages.append(
                 {
                     "role": "assistant",

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from litestar import Request, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType as MediaTypeSpec
@@ -29,6 +30,7 @@ from app.services.chat_run import Answer, ChatRun, Chunk, Done, ErrorChunk, Usag
 from app.services.container import services_of
 
 AnyRequest = Request[Any, Any, Any]
+SHOW_TOOLS_HEADER = "x-ledgergate-show-tools"
 
 
 class ClientClosedRequest(GatewayError):
@@ -117,6 +119,8 @@ async def chat_completions(request: AnyRequest) -> Response[Any]:
         except GatewayError as exc:
             await chat.reject(principal, raw, exc, client=client, request_id=request_id)
             raise
+        if request.headers.get(SHOW_TOOLS_HEADER, "").strip().lower() == "true":
+            chat_request = msgspec.structs.replace(chat_request, show_tools=True)
         run = await chat.start(principal, chat_request, client=client, request_id=request_id)
         first = await first_or_disconnect(run, request.receive)  # type: ignore[arg-type]
         if first is None:

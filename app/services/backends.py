@@ -29,6 +29,7 @@ class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     tools: list[dict[str, Any]] | None = None
     max_tokens: int | None = None
     raw: dict[str, Any] = {}
+    show_tools: bool = False  # ``x-ledgergate-show-tools: true``: stream gateway tool notices
 
 
 class TextDelta(msgspec.Struct, frozen=True, tag="text"):
@@ -39,8 +40,8 @@ class ToolCallDelta(msgspec.Struct, frozen=True, tag="tool_call"):
     """A tool-call fragment. ``id``/``name`` only on a call's first fragment.
 
     ``index`` counts across the whole response (several model calls feed one client stream).
-    ``client`` is True for tools the client sent in ``tools`` (they end the response with
-    ``finish_reason: "tool_calls"``); tools the gateway runs itself never do.
+    Only calls to tools the client sent in ``tools`` reach the client (they end the response
+    with ``finish_reason: "tool_calls"``); a call with ``client=False`` is dropped.
     """
 
     index: int
@@ -48,6 +49,26 @@ class ToolCallDelta(msgspec.Struct, frozen=True, tag="tool_call"):
     name: str | None = None
     arguments: str = ""
     client: bool = False
+
+
+class ToolNotice(msgspec.Struct, frozen=True, tag="tool_notice"):
+    """A tool the gateway runs itself (gateway tool, SDK agent tool, handoff): never a
+    ``tool_calls`` item. Streamed as the vendor delta key ``ledgergate_tool_call`` only when
+    the client asked for it; otherwise it is in the log alone.
+    """
+
+    id: str
+    name: str
+    arguments: str
+    status: str  # "started" | "completed" | "failed"
+    output: str | None = None
+
+    def payload(self) -> dict[str, Any]:
+        body = {"id": self.id, "name": self.name, "arguments": self.arguments}
+        body["status"] = self.status
+        if self.output is not None:
+            body["output"] = self.output
+        return body
 
 
 class Finish(msgspec.Struct, frozen=True, tag="finish"):
@@ -59,7 +80,7 @@ class Usage(msgspec.Struct, frozen=True, tag="usage"):
     completion_tokens: int
 
 
-Delta = TextDelta | ToolCallDelta | Finish | Usage
+Delta = TextDelta | ToolCallDelta | ToolNotice | Finish | Usage
 
 
 class ChatBackend(Protocol):

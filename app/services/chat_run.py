@@ -26,6 +26,7 @@ from app.services.backends import (
     Finish,
     TextDelta,
     ToolCallDelta,
+    ToolNotice,
     Usage,
 )
 from domain.events import RequestCancelled, RequestCompleted, RequestFailed, StreamDelta
@@ -81,15 +82,16 @@ class _Call:
     id: str
     name: str
     arguments: str
-    client: bool
 
 
 @dataclass(slots=True)
 class _State:
+    show_tools: bool = False
     seq: int = 0
     emitted: bool = False
     text: list[str] = field(default_factory=list)
-    calls: dict[int, _Call] = field(default_factory=dict)
+    calls: dict[int, _Call] = field(default_factory=dict)  # client-facing index -> call
+    indices: dict[int, int] = field(default_factory=dict)  # backend index -> client index
     finish: str | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -97,7 +99,7 @@ class _State:
     terminal: bool = False
 
     def final_reason(self) -> str:
-        if any(c.client for c in self.calls.values()):
+        if self.calls:
             return "tool_calls"
         # Tools the gateway ran itself never end the answer with "tool_calls".
         if self.finish in (None, "tool_calls"):
@@ -106,15 +108,14 @@ class _State:
 
     def message(self) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": "".join(self.text) or None}
-        client_calls = [c for _i, c in sorted(self.calls.items()) if c.client]
-        if client_calls:
+        if self.calls:
             message["tool_calls"] = [
                 {
                     "id": c.id,
                     "type": "function",
                     "function": {"name": c.name, "arguments": c.arguments},
                 }
-                for c in client_calls
+                for _i, c in sorted(self.calls.items())
             ]
         return message
 
@@ -126,25 +127,31 @@ class _State:
             self.text.append(delta.content)
             return Chunk({"content": delta.content})
         if isinstance(delta, ToolCallDelta):
-            call = self.calls.get(delta.index)
-            if call is None:
+            if not delta.client:
+                return None  # a call the gateway runs: never a client's tool_calls item
+            index = self.indices.get(delta.index)
+            if index is None:
+                # Client calls count from 0, whatever the gateway's own calls used.
+                index = self.indices[delta.index] = len(self.indices)
                 # id/type/name only on a call's first fragment, whatever the upstream repeats.
                 call = _Call(
                     delta.id or "call_" + uuid7().replace("-", ""),
                     delta.name or "",
                     delta.arguments,
-                    delta.client,
                 )
-                self.calls[delta.index] = call
+                self.calls[index] = call
                 function = {"name": call.name, "arguments": delta.arguments}
-                first = {"index": delta.index, "id": call.id, "type": "function"}
+                first = {"index": index, "id": call.id, "type": "function"}
                 return Chunk({"tool_calls": [{**first, "function": function}]})
             if not delta.arguments:
                 return None  # no empty `"arguments": ""` fragments after the first
-            call.arguments += delta.arguments
-            fragment = {"index": delta.index, "function": {"arguments": delta.arguments}}
+            self.calls[index].arguments += delta.arguments
+            fragment = {"index": index, "function": {"arguments": delta.arguments}}
             return Chunk({"tool_calls": [fragment]})
-        if isinstance(delta, Finish):
+        if isinstance(delta, ToolNotice):
+            if self.show_tools:
+                return Chunk({"ledgergate_tool_call": delta.payload()})
+        elif isinstance(delta, Finish):
             self.finish = delta.reason
         elif isinstance(delta, Usage):
             self.prompt_tokens += delta.prompt_tokens
@@ -248,8 +255,8 @@ class ChatRun:
                 safety.cancel()
 
     async def _produce(self) -> None:
-        state = _State()
         stream = self.request.stream
+        state = _State(show_tools=self.request.show_tools and stream)
         recorder = self.ctx.recorder
         try:
             async for delta in self.backend.run(self.request, self.ctx):

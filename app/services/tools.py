@@ -347,6 +347,7 @@ class ToolManager:
     async def _failed(
         self, ctx: RequestContext, call: _Call, started: float, failure: _Failure
     ) -> None:
+        ctx.tool_outcomes[call.call_id] = "failed"
         await ctx.recorder.record(
             ToolFailed(
                 call_id=call.call_id,

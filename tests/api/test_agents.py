@@ -36,11 +36,8 @@ async def test_parallel_gateway_tools_run_and_the_next_hop_is_streamed(
     request_id = chunks[0].id
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "It is now; 3 words."
-    calls = [tc for c in chunks if c.choices for tc in c.choices[0].delta.tool_calls or []]
-    assert [(tc.index, tc.function.name) for tc in calls if tc.id] == [  # type: ignore[union-attr]
-        (0, "get_time"),
-        (1, "word_count"),
-    ]
+    # The gateway's own tools never reach the client as tool calls.
+    assert not [c for c in chunks if c.choices and c.choices[0].delta.tool_calls]
     finishes = [
         c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason
     ]

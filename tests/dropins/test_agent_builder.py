@@ -7,7 +7,7 @@ from typing import Any
 from agents.agent import Agent
 from agents.run import RunConfig, Runner
 
-from app.services.backends import Finish, TextDelta, ToolCallDelta, Usage
+from app.services.backends import Finish, TextDelta, ToolCallDelta, ToolNotice, Usage
 from tests.dropins.conftest import FIXTURES
 from tests.dropins.fake_chat import Reply
 from tests.dropins.test_sdk_backend import context, request_events, run
@@ -35,8 +35,10 @@ async def test_workflow_streams_the_plain_agent_and_keeps_structured_output_back
     )
     text = "".join(d.content for d in deltas if isinstance(d, TextDelta))
     assert text == "Refunds: be kind."
-    calls = [d for d in deltas if isinstance(d, ToolCallDelta) and d.name]
-    assert [(c.index, c.name) for c in calls] == [(0, "get_policy")]
+    # The export's own tool is the gateway's to run: a notice, never a client tool call.
+    assert not [d for d in deltas if isinstance(d, ToolCallDelta)]
+    notices = [(d.id, d.name, d.status) for d in deltas if isinstance(d, ToolNotice)]
+    assert notices == [("c1", "get_policy", "started"), ("c1", "get_policy", "completed")]
     assert deltas[-2:] == [Usage(21, 9), Finish("stop")]
     first = fake_chat.requests[0]
     # input_as_text is the last user message

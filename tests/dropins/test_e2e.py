@@ -54,7 +54,7 @@ async def test_multi_turn_context_reaches_the_upstream_intact(gw, fake_upstream)
     assert types[-1] == "request.completed"
 
 
-async def test_streaming_shows_tool_call_deltas_then_text_and_logs_governed_calls(
+async def test_streamed_agent_tools_are_never_client_tool_calls_and_are_logged(
     gw, fake_upstream
 ) -> None:
     fake_upstream.tool_calls(("weather", {"city": "Oslo"}), fragments=2)
@@ -67,18 +67,8 @@ async def test_streaming_shows_tool_call_deltas_then_text_and_logs_governed_call
             stream_options={"include_usage": True},
         )
         chunks = [c async for c in stream]
-    kinds = []
-    for c in chunks:
-        if c.choices and c.choices[0].delta.tool_calls:
-            kinds.append("tool")
-        elif c.choices and c.choices[0].delta.content:
-            kinds.append("text")
-    assert kinds[0] == "tool" and kinds[-1] == "text" and kinds.index("text") > kinds.index("tool")
-    calls = [tc for c in chunks if c.choices for tc in c.choices[0].delta.tool_calls or []]
-    assert {tc.index for tc in calls} == {0}
-    assert calls[0].function is not None and calls[0].function.name == "weather"
-    args = "".join(tc.function.arguments or "" for tc in calls if tc.function)
-    assert args == '{"city": "Oslo"}'
+    assert not [c for c in chunks if c.choices and c.choices[0].delta.tool_calls]
+    assert not [c for c in chunks if c.choices and c.choices[0].delta.model_extra]
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "Sunny in Oslo."
     finishes = [c.choices[0].finish_reason for c in chunks if c.choices]
@@ -92,7 +82,52 @@ async def test_streaming_shows_tool_call_deltas_then_text_and_logs_governed_call
     assert [(e["resource"], e["decision"]) for e in acl] == [("weather", "allow")]
     assert by_type(events, "tool.completed")[0]["result"] == "sunny in Oslo"
     deltas = by_type(events, "stream.delta")
-    assert any("tool_calls" in d.get("delta", {}) for d in deltas)
+    assert not any("tool_calls" in d.get("delta", {}) for d in deltas)
+
+
+async def test_show_tools_header_streams_the_vendor_key_only(gw, fake_upstream) -> None:
+    fake_upstream.tool_calls(("weather", {"city": "Oslo"}), fragments=2)
+    fake_upstream.text("Sunny in Oslo.", chunks=3)
+    async with gw.openai() as client:
+        stream = await client.chat.completions.create(
+            model="tooly",
+            messages=[{"role": "user", "content": "Weather in Oslo?"}],
+            stream=True,
+            extra_headers={"x-ledgergate-show-tools": "true"},
+        )
+        chunks = [c async for c in stream]
+    assert not [c for c in chunks if c.choices and c.choices[0].delta.tool_calls]
+    shown = [
+        c.choices[0].delta.model_extra
+        for c in chunks
+        if c.choices and c.choices[0].delta.model_extra
+    ]
+    call_id = shown[0]["ledgergate_tool_call"]["id"]
+    assert shown == [
+        {
+            "ledgergate_tool_call": {
+                "id": call_id,
+                "name": "weather",
+                "arguments": '{"city": "Oslo"}',
+                "status": "started",
+            }
+        },
+        {
+            "ledgergate_tool_call": {
+                "id": call_id,
+                "name": "weather",
+                "arguments": '{"city": "Oslo"}',
+                "status": "completed",
+                "output": "sunny in Oslo",
+            }
+        },
+    ]
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "Sunny in Oslo."
+    finishes = [
+        c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason
+    ]
+    assert finishes == ["stop"]
 
 
 async def test_a_key_without_the_tool_right_gets_a_model_visible_refusal(gw, fake_upstream) -> None:

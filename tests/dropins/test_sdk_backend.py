@@ -9,7 +9,7 @@ import pytest
 
 from app.context import RequestContext
 from app.errors import BadRequest, Unprocessable
-from app.services.backends import ChatRequest, Finish, TextDelta, ToolCallDelta, Usage
+from app.services.backends import ChatRequest, Finish, TextDelta, ToolCallDelta, ToolNotice, Usage
 from app.services.recorder import RequestRecorder
 from domain.policy import Principal
 from domain.upcasting import decode
@@ -93,13 +93,17 @@ async def test_tool_calls_stream_with_one_index_counter_and_are_governed(good, s
     ]
     ctx = context(store, good, "tooly")
     deltas = await run(good, ctx, [{"role": "user", "content": "weather?"}])
-    calls = [d for d in deltas if isinstance(d, ToolCallDelta)]
-    assert [(c.index, c.id, c.name) for c in calls if c.id] == [
-        (0, "c1", "weather"),
-        (1, "c2", "weather"),
+    # The agent's tools are the gateway's to run: notices, never the client's tool calls.
+    assert not [d for d in deltas if isinstance(d, ToolCallDelta)]
+    notices = [(d.id, d.name, d.arguments, d.status) for d in deltas if isinstance(d, ToolNotice)]
+    assert notices == [
+        ("c1", "weather", '{"city":"Oslo"}', "started"),
+        ("c1", "weather", '{"city":"Oslo"}', "completed"),
+        ("c2", "weather", '{"city":"Rome"}', "started"),
+        ("c2", "weather", '{"city":"Rome"}', "completed"),
     ]
-    args = {i: "".join(c.arguments for c in calls if c.index == i) for i in (0, 1)}
-    assert args == {0: '{"city":"Oslo"}', 1: '{"city":"Rome"}'}
+    outputs = [d.output for d in deltas if isinstance(d, ToolNotice) and d.output]
+    assert outputs == ["sunny in Oslo", "sunny in Rome"]
     assert deltas[-1] == Finish("stop")
     # the tool's result went back to the upstream
     tool_msgs = [m for m in fake_chat.requests[1]["messages"] if m["role"] == "tool"]
@@ -142,9 +146,9 @@ async def test_handoff_and_agent_as_tool_run_governed(good, store, fake_chat):
     ]
     ctx = context(store, good, "triage")
     deltas = await run(good, ctx, [{"role": "user", "content": "translate, then my order"}])
-    names = [d.name for d in deltas if isinstance(d, ToolCallDelta) and d.name]
-    assert names == ["translate", "transfer_to_billing", "lookup_order"]
-    assert [d.index for d in deltas if isinstance(d, ToolCallDelta) and d.name] == [0, 1, 2]
+    assert not [d for d in deltas if isinstance(d, ToolCallDelta)]
+    started = [d.name for d in deltas if isinstance(d, ToolNotice) and d.status == "started"]
+    assert started == ["translate", "transfer_to_billing", "lookup_order"]
     text = "".join(d.content for d in deltas if isinstance(d, TextDelta))
     assert text == "Order 42 has shipped."  # the nested agent's text is not the answer
     invoked = [e["tool"] for t, e in await request_events(store) if t == "tool.invoked"]

@@ -1,9 +1,9 @@
 """Chat backends for Agents SDK drop-ins: a hand-written agent, or an Agent Builder workflow.
 
 Both run on a per-request model provider bound to the gateway's upstream and stream deltas as
-the SDK produces them. Tools the agent runs are shown as tool-call deltas but the answer always
-ends with ``finish_reason: "stop"``: the gateway ran them. Closing the delta iterator (the
-client went away) cancels the run.
+the SDK produces them. Tools the agent runs never reach the client as tool calls (they are
+``ToolNotice`` items, shown only on request), and the answer ends with
+``finish_reason: "stop"``. Closing the delta iterator (the client went away) cancels the run.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class SdkBackend:
             max_turns=self.max_turns,
             run_config=config,
         )
-        translator = DeltaTranslator()
+        translator = DeltaTranslator(ctx=ctx)
         try:
             async for event in result.stream_events():
                 for delta in translator.feed(event):
@@ -119,7 +119,8 @@ class WorkflowBackend:
         text = last_user_text(request.messages)
         _enter(ctx)
         telemetry = _telemetry(self.upstream, request, ctx)
-        wf = WorkflowRun(GatewayModelProvider(self.upstream.client, telemetry), self.max_turns)
+        provider = GatewayModelProvider(self.upstream.client, telemetry)
+        wf = WorkflowRun(provider, self.max_turns, translator=DeltaTranslator(ctx=ctx))
         token = current_workflow.set(wf)
         try:  # the task copies the context now: the runner hook sees ``wf`` only there
             task = asyncio.create_task(self._drive(wf, text))
