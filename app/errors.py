@@ -11,6 +11,7 @@ Hierarchy::
     ├── Unprocessable            422 invalid_request_error
     ├── RateLimited              429 rate_limit_error
     ├── UpstreamError            502 upstream_error (or the upstream's own 400/429, passed through)
+    ├── LogUnavailableError      503 log_unavailable, with Retry-After (disk full, read-only log)
     └── UpstreamTimeout          504 timeout
 
 Foreign errors (``openai``, ``httpx``, the Agents SDK) are translated once, at the adapter
@@ -22,6 +23,8 @@ from __future__ import annotations
 from typing import ClassVar
 
 import msgspec
+
+from domain.ports import LogUnavailable
 
 
 class ErrorBody(msgspec.Struct):
@@ -39,6 +42,7 @@ class GatewayError(Exception):
     status: ClassVar[int] = 500
     error_type: ClassVar[str] = "server_error"
     default_code: ClassVar[str | None] = None
+    retry_after_s: ClassVar[int | None] = None  # sent as Retry-After when set
 
     def __init__(
         self,
@@ -109,6 +113,21 @@ class UpstreamError(GatewayError):
     status = 502
     error_type = "upstream_error"
     default_code = "upstream_error"
+
+
+class LogUnavailableError(GatewayError):
+    """The event log cannot be written for now: nothing was answered, retry shortly."""
+
+    status = 503
+    error_type = "server_error"
+    default_code = "log_unavailable"
+    retry_after_s = 2
+
+
+def log_unavailable(exc: LogUnavailable) -> LogUnavailableError:
+    return LogUnavailableError(
+        f"The gateway cannot record requests right now ({exc.reason}); retry shortly."
+    )
 
 
 class UpstreamTimeout(GatewayError):

@@ -67,6 +67,17 @@ class StoreClosed(EventStoreError):
     """The store no longer accepts appends."""
 
 
+class LogUnavailable(EventStoreError):
+    """The log cannot be written for now (disk full, read-only, I/O error); nothing was written.
+
+    ``reason`` says why in a few words; appends succeed again once the cause is gone.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"the event log cannot be written: {reason}")
+        self.reason = reason
+
+
 class EventStore(Protocol):
     """An append-only, hash-chained log with global positions and per-stream versions."""
 

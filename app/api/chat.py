@@ -23,11 +23,12 @@ from litestar.response import Response, Stream
 from app.api import wire
 from app.api.auth import principal_of
 from app.api.errors import error_response
-from app.errors import GatewayError, PayloadTooLarge, internal_error
+from app.errors import GatewayError, PayloadTooLarge, internal_error, log_unavailable
 from app.ids import new_request_id
 from app.services.chat import first_or_disconnect
 from app.services.chat_run import Answer, ChatRun, Chunk, Done, ErrorChunk, UsageChunk
 from app.services.container import services_of
+from domain.ports import LogUnavailable
 
 AnyRequest = Request[Any, Any, Any]
 SHOW_TOOLS_HEADER = "x-ledgergate-show-tools"
@@ -127,6 +128,8 @@ async def chat_completions(request: AnyRequest) -> Response[Any]:
             raise ClientClosedRequest("The client closed the request.")
     except GatewayError as exc:
         return error_response(exc, headers)
+    except LogUnavailable as exc:
+        return error_response(log_unavailable(exc), headers)
     if isinstance(first, Answer):
         return Response(
             content=_completion(run, first), media_type="application/json", headers=headers

@@ -21,7 +21,9 @@ from app.errors import (
     RateLimited,
     Unauthorized,
     internal_error,
+    log_unavailable,
 )
+from domain.ports import LogUnavailable
 
 log = logging.getLogger("ledgergate.api")
 
@@ -29,6 +31,8 @@ AnyRequest = Request[Any, Any, Any]
 
 
 def error_response(exc: GatewayError, headers: dict[str, str] | None = None) -> Response[bytes]:
+    if exc.retry_after_s is not None:
+        headers = {**(headers or {}), "retry-after": str(exc.retry_after_s)}
     return Response(
         content=exc.to_json(),
         status_code=exc.status,
@@ -99,6 +103,12 @@ def on_http_exception(request: AnyRequest, exc: Exception) -> Response[bytes]:
     return error_response(translate_http_exception(request, exc), headers)
 
 
+def on_log_unavailable(request: AnyRequest, exc: Exception) -> Response[bytes]:
+    assert isinstance(exc, LogUnavailable)
+    log.warning("%s %s: %s", request.method, request.url.path, exc)
+    return error_response(log_unavailable(exc))
+
+
 def on_unexpected(request: AnyRequest, exc: Exception) -> Response[bytes]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(internal_error())
@@ -107,5 +117,6 @@ def on_unexpected(request: AnyRequest, exc: Exception) -> Response[bytes]:
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     GatewayError: on_gateway_error,
     HTTPException: on_http_exception,
+    LogUnavailable: on_log_unavailable,
     Exception: on_unexpected,
 }

@@ -20,6 +20,10 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         return Response({"status": "starting"}, status_code=503)
     head = await services.store.head()
     body: dict[str, Any] = {"status": "ready", "log_head": head}
+    unavailable = getattr(services.store, "unavailable", None)
+    if unavailable is not None:  # disk full, read-only: requests get 503 until a write succeeds
+        body.update(status="log_unavailable", reason=unavailable)
+        return Response(body, status_code=503, headers={"retry-after": "2"})
     projections = getattr(services, "projections", None)
     if projections is not None:
         state = projections.health()

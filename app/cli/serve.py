@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
 from app.settings import Settings, load_settings
@@ -30,14 +33,42 @@ async def _end_unfinished_requests(settings: Settings) -> list[str]:
         await store.close()
 
 
+def cannot_write_line(database_url: str, exc: BaseException) -> str | None:
+    """One clear line for a log the disk will not let us write (no traceback), else None."""
+    from app.adapters.eventstore.faults import storage_fault
+    from app.adapters.eventstore.migrate import sqlite_path
+
+    fault = storage_fault(exc)
+    if fault is None:
+        return None
+    path = sqlite_path(database_url)
+    reason = fault.reason
+    if path is not None and not _writable(path):
+        reason = "the log file or its folder is read-only"
+    where = str(path) if path is not None else database_url
+    return f"ledgergate: cannot write the event log {where}: {reason}. Nothing was started."
+
+
+def _writable(path: Path) -> bool:
+    # SQLite writes the file and, in WAL mode, its -wal and -shm files beside it.
+    return os.access(path.parent, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.adapters.eventstore.migrate import upgrade_head
 
     settings = load_settings()
-    upgrade_head(settings.database_url)
-    interrupted = asyncio.run(_end_unfinished_requests(settings))
+    try:
+        upgrade_head(settings.database_url)
+        interrupted = asyncio.run(_end_unfinished_requests(settings))
+    except Exception as exc:
+        line = cannot_write_line(settings.database_url, exc)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return 1
     if interrupted:
         print(f"marked {len(interrupted)} unfinished request(s) as request.interrupted")
     uvicorn.run(

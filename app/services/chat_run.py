@@ -9,6 +9,7 @@ terminal event, and queues the end of the answer only after the events are durab
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import time
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.context import RequestContext, current_request
-from app.errors import GatewayError, UpstreamError, internal_error
+from app.errors import GatewayError, UpstreamError, internal_error, log_unavailable
 from app.ids import uuid7
 from app.services.backends import (
     ChatBackend,
@@ -30,6 +31,7 @@ from app.services.backends import (
     Usage,
 )
 from domain.events import RequestCancelled, RequestCompleted, RequestFailed, StreamDelta
+from domain.ports import LogUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -314,6 +316,8 @@ class ChatRun:
             raise
         except GatewayError as exc:
             await self._fail(state, exc)
+        except LogUnavailable as exc:
+            await self._fail(state, log_unavailable(exc))
         except Exception:
             log.exception("request %s failed", self.request_id)
             await self._fail(state, internal_error())
@@ -331,7 +335,9 @@ class ChatRun:
                     duration_us=self._micros(),
                 )
             )
-        await self.ctx.recorder.flush()
+        # If the disk refuses even this, the client still hears why (a 503 it may retry).
+        with contextlib.suppress(LogUnavailable):
+            await self.ctx.recorder.flush()
         if state.emitted:
             await self._queue.put(ErrorChunk(exc))
             await self._queue.put(Done())

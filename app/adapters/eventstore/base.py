@@ -17,6 +17,7 @@ from domain.ports import (
     ANY,
     NO_STREAM,
     IdempotencyConflict,
+    LogUnavailable,
     NewEvent,
     RecordedEvent,
     StoreClosed,
@@ -110,6 +111,8 @@ class QueuedEventStore:
         self._closed = False
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
+        self.unavailable: str | None = None
+        """Why the last write failed on a storage fault (disk full, read-only…); None when fine."""
 
     # --- to implement -------------------------------------------------------------------------
 
@@ -181,6 +184,10 @@ class QueuedEventStore:
                     room.set_result(None)
             try:
                 results = await self._commit(group)
+                self.unavailable = None
+            except LogUnavailable as e:  # the disk, not the batches: readiness reports it
+                self.unavailable = e.reason
+                results = [e] * len(group)
             except Exception as e:  # a failed transaction fails its group, not the store
                 results = [e] * len(group)
             for batch, result in zip(group, results, strict=True):

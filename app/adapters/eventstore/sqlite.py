@@ -79,6 +79,10 @@ class SqliteEventStore(QueuedEventStore):
         # Runs on the writer thread, so it queues between commits and never overlaps one.
         while not self._closed:
             await asyncio.sleep(CHECKPOINT_SECONDS)
+            if self.unavailable is not None:  # after a storage fault: ready again once writable
+                with contextlib.suppress(Exception):
+                    await self._on_writer(self._w.probe)
+                    self.unavailable = None
             with contextlib.suppress(Exception):
                 await self._on_writer(self._w.checkpoint)
 

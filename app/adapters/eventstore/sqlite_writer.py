@@ -16,6 +16,7 @@ indexed lookup).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import sqlite3
@@ -32,6 +33,7 @@ from app.adapters.eventstore.canonical import (
     format_recorded_at,
     now_micros,
 )
+from app.adapters.eventstore.faults import storage_fault
 from domain.ports import ANY, EventStoreError, RecordedEvent, WrongExpectedVersion
 
 _INSERT = (
@@ -135,6 +137,18 @@ class SqliteWriter:
         self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         self.checkpointed_at = time.monotonic()
 
+    def probe(self) -> None:
+        """One durable write that changes nothing (the head row again), or ``LogUnavailable``."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("UPDATE event_log_head SET position = position WHERE id = 1")
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if self.conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self.conn.execute("ROLLBACK")
+            raise storage_fault(exc) or exc from exc
+
     def commit(self, group: Sequence[Batch]) -> list[list[int] | BaseException]:
         """Commit ``group`` in one durable transaction; per batch, its positions or its error."""
         try:
@@ -149,13 +163,17 @@ class SqliteWriter:
                 self.conn.execute("BEGIN IMMEDIATE")
                 results = self._write(group, isolate=True)
             self.conn.execute("COMMIT")
-        except BaseException:
+        except BaseException as exc:
             if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    self.conn.execute("ROLLBACK")
             self._versions.clear()
             self._versions_head = -1
             self._new_streams.clear()
             self._new_types.clear()
+            fault = storage_fault(exc)
+            if fault is not None and fault is not exc:
+                raise fault from exc
             raise
         self._versions_head = self._committed_head
         self._streams.update(self._new_streams)
