@@ -65,3 +65,8 @@ def random_uuid7() -> str:
 def new_request_id() -> str:
     """A completion id in OpenAI's style, also the request's stream key (random, not counted)."""
     return "chatcmpl-" + random_uuid7().replace("-", "")
+
+
+def new_response_id() -> str:
+    """A Responses API id (``resp_<32 hex>``), also the request's stream key, like the above."""
+    return "resp_" + random_uuid7().replace("-", "")

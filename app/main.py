@@ -24,6 +24,7 @@ from app.api import admin_discovery, admin_keys, admin_overview, admin_stream, h
 from app.api import chat as chat_api
 from app.api import models as models_api
 from app.api import prometheus as prometheus_api
+from app.api import responses as responses_api
 from app.api.auth import key_freshness_middleware
 from app.api.errors import EXCEPTION_HANDLERS
 from app.services.agents import AgentRegistry
@@ -33,6 +34,7 @@ from app.services.container import Services
 from app.services.interrupted import mark_interrupted
 from app.services.keys import KeyService
 from app.services.projections import ProjectionService
+from app.services.responses import ResponsesService
 from app.services.tools import ToolManager
 from app.settings import Settings, load_settings
 
@@ -86,6 +88,7 @@ def create_app(settings: Settings, *, recover_unfinished: bool = True) -> Litest
             upstream=upstream,
             agents=agents,
             chat=chat,
+            responses=ResponsesService(store=store, chat=chat),
             discovery=discovery,
             projections=projections,
             chain=chain,
@@ -108,6 +111,7 @@ def create_app(settings: Settings, *, recover_unfinished: bool = True) -> Litest
             *health.ROUTES,
             *admin_keys.ROUTES,
             *chat_api.ROUTES,
+            *responses_api.ROUTES,
             *models_api.ROUTES,
             *admin_discovery.ROUTES,
             *admin_api.ROUTES,

@@ -100,9 +100,16 @@ class ScanCompleted(Event, frozen=True, kw_only=True, omit_defaults=True):
 # --- requests ------------------------------------------------------------------------------
 
 
+CHAT_API = "chat_completions"
+RESPONSES_API = "responses"
+
+
 @_register
 class RequestReceived(Event, frozen=True, kw_only=True, omit_defaults=True):
+    """v2 added ``api``: the route the request came in on (v1 requests were all chat)."""
+
     TYPE: ClassVar[str] = "request.received"
+    SCHEMA_VERSION: ClassVar[int] = 2
     request_id: str
     key_id: str
     model: str
@@ -110,6 +117,7 @@ class RequestReceived(Event, frozen=True, kw_only=True, omit_defaults=True):
     target: str  # "upstream" | "agent" | "unknown"
     body: JsonObject  # the request as sent (never headers, never credentials)
     client: str = ""
+    api: str = CHAT_API  # "chat_completions" | "responses"
 
 
 @_register

@@ -70,3 +70,12 @@ def decode(
     if version != cls.SCHEMA_VERSION:
         raise UnknownEventType(f"{event_type} v{schema_version} is newer than this code base")
     return msgspec.convert(obj, cls)
+
+
+# --- the shipped steps ------------------------------------------------------------------------
+
+
+@upcaster("request.received", 1)
+def _received_api(obj: dict[str, Any]) -> dict[str, Any]:
+    # v1 had one route: every request came in on chat completions.
+    return {**obj, "api": "chat_completions"}

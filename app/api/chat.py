@@ -58,7 +58,7 @@ async def read_body(request: AnyRequest, limit: int) -> bytes:
     return b"".join(parts)
 
 
-def _client_of(request: AnyRequest) -> str:
+def client_of(request: AnyRequest) -> str:
     client = request.client
     return f"{client.host}:{client.port}" if client else ""
 
@@ -114,7 +114,7 @@ async def chat_completions(request: AnyRequest) -> Response[Any]:
             raise internal_error()
         principal = principal_of(request)
         raw = wire.decode_body(await read_body(request, services.settings.max_body_bytes))
-        client = _client_of(request)
+        client = client_of(request)
         try:
             chat_request = wire.validate(raw)
         except GatewayError as exc:

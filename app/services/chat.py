@@ -23,7 +23,7 @@ from app.services.agents import AgentEntry, AgentRegistry
 from app.services.backends import ChatBackend, ChatRequest
 from app.services.chat_run import Answer, ChatRun, Chunk, Done, ErrorChunk, UsageChunk
 from app.services.recorder import RequestRecorder
-from domain.events import AclDecided, RequestFailed, RequestReceived
+from domain.events import CHAT_API, AclDecided, RequestFailed, RequestReceived
 from domain.policy import Principal, decide_agent, decide_model
 from domain.ports import EventStore
 
@@ -100,6 +100,7 @@ class ChatService:
         *,
         client: str = "",
         request_id: str | None = None,
+        api: str = CHAT_API,
     ) -> str:
         """Record a request that parsed as JSON but is invalid: received, then failed."""
         request_id = request_id or new_request_id()
@@ -113,6 +114,7 @@ class ChatService:
                 raw,
                 "unknown",
                 client=client,
+                api=api,
             ),
             _failed(request_id, exc, 0),
         )
@@ -126,8 +128,15 @@ class ChatService:
         *,
         client: str = "",
         request_id: str | None = None,
+        api: str = CHAT_API,
+        body: dict[str, Any] | None = None,
     ) -> ChatRun:
-        """Admit ``request`` and start answering it. Raises GatewayError (already recorded)."""
+        """Admit ``request`` and start answering it. Raises GatewayError (already recorded).
+
+        ``api`` names the route (recorded in ``request.received``); ``body``, when given, is
+        what the client sent, recorded instead of ``request.raw`` (a translated request).
+        """
+        sent = request.raw if body is None else body
         started = time.perf_counter_ns()
         request_id = request_id or new_request_id()
         recorder = RequestRecorder(self.store, request_id)
@@ -144,6 +153,8 @@ class ChatService:
                 kind="unknown",
                 client=client,
                 exc=exc,
+                api=api,
+                body=sent,
             )
             raise exc
         if target.kind == "agent":
@@ -154,10 +165,11 @@ class ChatService:
             request_id,
             principal,
             request.model,
-            request.raw,
+            sent,
             target.kind,
             client=client,
             stream=request.stream,
+            api=api,
         )
         acl = AclDecided(
             subject=principal.key_id,
@@ -210,16 +222,19 @@ class ChatService:
         kind: str,
         client: str,
         exc: GatewayError,
+        api: str,
+        body: dict[str, Any],
     ) -> None:
         await recorder.record(
             self._received(
                 recorder.request_id,
                 principal,
                 request.model,
-                request.raw,
+                body,
                 kind,
                 client=client,
                 stream=request.stream,
+                api=api,
             ),
             _failed(recorder.request_id, exc, 0),
         )
@@ -235,6 +250,7 @@ class ChatService:
         *,
         client: str,
         stream: bool | None = None,
+        api: str = CHAT_API,
     ) -> RequestReceived:
         if stream is None:
             stream = raw.get("stream") is True
@@ -246,6 +262,7 @@ class ChatService:
             target=target,
             body=scrub_body(raw),
             client=client,
+            api=api,
         )
 
 

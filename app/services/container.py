@@ -9,6 +9,7 @@ from app.adapters.upstream import Upstream
 from app.services.agents import AgentRegistry
 from app.services.chat import ChatService
 from app.services.keys import KeyService
+from app.services.responses import ResponsesService
 from app.services.tools import ToolManager
 from app.settings import Settings
 from domain.ports import EventStore
@@ -30,6 +31,7 @@ class Services:
     upstream: Upstream | None = None  # the upstream Chat Completions client
     agents: AgentRegistry = field(default_factory=AgentRegistry)  # served drop-ins
     chat: ChatService | None = None  # POST /v1/chat/completions
+    responses: ResponsesService | None = None  # /v1/responses, on top of ``chat``
     discovery: Discovery | None = None  # drop-in scans (startup, admin, watch)
     projections: ProjectionService | None = None  # read models and their runner
     chain: ChainVerifier | None = None  # the chain's verification status (GET /admin/chain)

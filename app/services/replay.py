@@ -64,6 +64,7 @@ class ReplayedRequest(msgspec.Struct, kw_only=True):
     model: str
     key_id: str
     target: str
+    api: str  # the route: "chat_completions" | "responses"
     stream: bool
     received_at: str
     status: str  # "completed" | "failed" | "cancelled" | "interrupted" | "in_flight"
@@ -112,6 +113,7 @@ async def replay(store: EventStore, request_id: str) -> ReplayedRequest | None:
         model=received.model if received else model,
         key_id=received.key_id if received else "",
         target=received.target if received else "unknown",
+        api=received.api if received else ev.CHAT_API,
         stream=received.stream if received else False,
         received_at=recs[0].recorded_at,
         status=TERMINAL_STATUS[terminal[0].type] if terminal else "in_flight",

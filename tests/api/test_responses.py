@@ -1,0 +1,233 @@
+"""``/v1/responses`` end to end with the real ``openai`` client: create, stream, parse, retrieve,
+input items, client function tools and their round trip, conversations, the log's events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import httpx2
+import openai
+import pytest
+from pydantic import BaseModel
+
+from tests.api.conftest import data, events_of, issue_key, types_of, wait_for_terminal
+from tests.support.fake_upstream import FakeUpstream, Reply
+from tests.support.live_server import LiveGateway
+
+LOOKUP = {
+    "type": "function",
+    "name": "lookup",
+    "description": "Look a word up.",
+    "parameters": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]},
+}
+
+
+async def test_create_non_streamed_is_a_response_recorded_as_responses(
+    gateway_factory: Callable[..., LiveGateway], fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.text("Hello there.", chunks=3)
+    gw = gateway_factory(upstream=fake_upstream)
+    async with gw.openai() as client:
+        raw = await client.responses.with_raw_response.create(
+            model="fake-model", input="Hi", instructions="Be brief.", max_output_tokens=50
+        )
+        response = raw.parse()
+    assert response.id == raw.headers["x-request-id"]
+    assert response.id.startswith("resp_") and len(response.id) == 5 + 32
+    assert response.status == "completed"
+    assert response.output_text == "Hello there."
+    assert response.instructions == "Be brief." and response.max_output_tokens == 50
+    assert response.usage is not None and response.usage.total_tokens > 0
+    assert response.usage.output_tokens_details.reasoning_tokens == 0
+    sent = fake_upstream.requests[-1].body
+    assert sent["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Hi"},
+    ]
+    assert sent["max_completion_tokens"] == 50
+    events = events_of(gw, response.id)
+    received = data(events[0])
+    assert events[0].type == "request.received" and events[0].schema_version == 2
+    assert received["api"] == "responses" and received["body"]["input"] == "Hi"
+    assert events[-1].type == "request.completed"
+
+
+async def test_stream_events_in_openai_order_and_the_sdk_assembles_them(
+    gateway_factory: Callable[..., LiveGateway], fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.default = Reply.text_of("One two three.", chunks=3)
+    gw = gateway_factory(upstream=fake_upstream)
+    async with gw.openai() as client:
+        stream = await client.responses.create(model="fake-model", input="Count", stream=True)
+        events = [e async for e in stream]
+    kinds = [e.type for e in events]
+    assert kinds == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.output_text.delta",
+        "response.output_text.delta",
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    completed = events[-1].response  # type: ignore[union-attr]
+    assert completed.output_text == "One two three."
+    assert completed.usage is not None and completed.usage.input_tokens > 0
+    async with (
+        gw.openai() as client,
+        client.responses.stream(model="fake-model", input="Count") as helper,
+    ):
+        final = await helper.get_final_response()
+    assert final.output_text == "One two three."
+    assert wait_for_terminal(gw, final.id)[-1].type == "request.completed"
+
+
+async def test_client_function_tool_round_trip_with_previous_response_id(
+    gateway_factory: Callable[..., LiveGateway], fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.tool_calls(("lookup", {"q": "ledger"}), fragments=3)
+    fake_upstream.text("A ledger is a book of accounts.")
+    gw = gateway_factory(upstream=fake_upstream)
+    async with gw.openai() as client:
+        first = await client.responses.create(
+            model="fake-model",
+            input="What is a ledger?",
+            tools=[LOOKUP],  # type: ignore[list-item]
+            stream=True,
+        )
+        events = [e async for e in first]
+        done = events[-1].response  # type: ignore[union-attr]
+        call = done.output[0]
+        assert call.type == "function_call" and call.name == "lookup"
+        assert json.loads(call.arguments) == {"q": "ledger"}
+        deltas = [e.delta for e in events if e.type == "response.function_call_arguments.delta"]
+        assert "".join(deltas) == call.arguments
+        second = await client.responses.create(
+            model="fake-model",
+            previous_response_id=done.id,
+            input=[{"type": "function_call_output", "call_id": call.call_id, "output": "a book"}],
+            tools=[LOOKUP],  # type: ignore[list-item]
+        )
+    assert second.output_text == "A ledger is a book of accounts."
+    assert second.previous_response_id == done.id
+    messages = fake_upstream.requests[-1].body["messages"]
+    assert messages == [
+        {"role": "user", "content": "What is a ledger?"},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": call.call_id,
+                    "type": "function",
+                    "function": {"name": "lookup", "arguments": call.arguments},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": call.call_id, "content": "a book"},
+    ]
+
+
+async def test_retrieve_and_input_items_are_rebuilt_from_the_log(
+    gateway_factory: Callable[..., LiveGateway], fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.text("Stored answer.")
+    gw = gateway_factory(upstream=fake_upstream)
+    async with gw.openai() as client:
+        created = await client.responses.create(
+            model="fake-model",
+            input=[
+                {"role": "developer", "content": "Be exact."},
+                {"role": "user", "content": [{"type": "input_text", "text": "Tell me."}]},
+            ],
+        )
+        got = await client.responses.retrieve(created.id)
+        items = await client.responses.input_items.list(created.id, order="asc")
+    assert got.id == created.id and got.output_text == "Stored answer."
+    assert [o.id for o in got.output] == [o.id for o in created.output]
+    assert got.usage == created.usage
+    assert [(i.type, i.role) for i in items.data] == [  # type: ignore[union-attr]
+        ("message", "developer"),
+        ("message", "user"),
+    ]
+    assert items.data[1].content[0].text == "Tell me."  # type: ignore[union-attr]
+
+
+async def test_store_false_and_other_keys_cannot_retrieve_or_continue(
+    gateway_factory: Callable[..., LiveGateway], fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.default = Reply.text_of("Noted.")
+    gw = gateway_factory(upstream=fake_upstream)
+    secret, _ = issue_key(gw, "other", models=["*"])
+    async with gw.openai() as client, gw.openai(api_key=secret) as other:
+        kept = await client.responses.create(model="fake-model", input="keep")
+        unkept = await client.responses.create(model="fake-model", input="drop", store=False)
+        assert unkept.store is False
+        with pytest.raises(openai.NotFoundError):
+            await client.responses.retrieve(unkept.id)
+        with pytest.raises(openai.NotFoundError):
+            await client.responses.create(
+                model="fake-model", input="more", previous_response_id=unkept.id
+            )
+        with pytest.raises(openai.NotFoundError):
+            await other.responses.retrieve(kept.id)
+        with pytest.raises(openai.NotFoundError) as denied:
+            await other.responses.create(
+                model="fake-model", input="more", previous_response_id=kept.id
+            )
+    assert denied.value.response.headers["x-request-id"].startswith("resp_")
+    # Still recorded for audit.
+    assert events_of(gw, unkept.id)[-1].type == "request.completed"
+    refused = events_of(gw, denied.value.response.headers["x-request-id"])
+    assert types_of(refused) == ["request.received", "request.failed"]
+
+
+class Answer(BaseModel):
+    city: str
+    population: int
+
+
+async def test_parse_with_text_format_gives_structured_output(
+    gateway_factory: Callable[..., LiveGateway], fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.text('{"city": "Paris", "population": 2100000}')
+    gw = gateway_factory(upstream=fake_upstream)
+    async with gw.openai() as client:
+        parsed = await client.responses.parse(
+            model="fake-model", input="Biggest French city?", text_format=Answer
+        )
+    assert parsed.output_parsed == Answer(city="Paris", population=2100000)
+    fmt = fake_upstream.requests[-1].body["response_format"]
+    assert fmt["type"] == "json_schema" and fmt["json_schema"]["name"] == "Answer"
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"model": "fake-model", "input": 3}, "input"),
+        ({"model": "fake-model", "input": [{"type": "bogus_item"}]}, "input[0].type"),
+        ({"model": "fake-model", "input": [{"role": "robot", "content": "x"}]}, "input[0].role"),
+        ({"model": "fake-model", "input": "x", "stream": "yes"}, "stream"),
+        ({"model": "fake-model", "input": "x", "tools": [{"type": "web_search"}]}, "tools[0].type"),
+        ({"input": "x"}, "model"),
+        ({"model": "fake-model", "input": "x", "max_output_tokens": "9"}, "max_output_tokens"),
+    ],
+)
+def test_bad_input_is_a_400_in_openai_shape_and_recorded(
+    gateway_factory: Callable[..., LiveGateway], body: dict[str, object], param: str
+) -> None:
+    gw = gateway_factory()
+    reply = httpx2.post(gw.url("/v1/responses"), json=body, headers=gw.headers())
+    assert reply.status_code == 400
+    error = reply.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["param"] == param
+    assert set(error) == {"message", "type", "param", "code"}
+    events = events_of(gw, reply.headers["x-request-id"])
+    assert types_of(events) == ["request.received", "request.failed"]
+    assert data(events[0])["api"] == "responses"
