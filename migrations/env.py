@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 
 from alembic import context
-from sqlalchemy import create_engine, pool
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy import create_engine, pool, text
+from sqlalchemy.engine import URL, Connection, make_url
 
 from app.adapters.eventstore.schema import metadata as event_log_metadata
 from app.settings import Settings
@@ -19,7 +19,11 @@ from projections.schema import metadata as read_model_metadata
 
 target_metadata = [event_log_metadata, read_model_metadata]
 
-_SYNC_DRIVERS = {"sqlite+aiosqlite": "sqlite", "postgresql+asyncpg": "postgresql+psycopg"}
+_SYNC_DRIVERS = {
+    "sqlite+aiosqlite": "sqlite",
+    "postgresql": "postgresql+psycopg",
+    "postgresql+asyncpg": "postgresql+psycopg",
+}
 
 
 def database_url() -> URL:
@@ -57,14 +61,17 @@ def run_online() -> None:
     engine.dispose()
 
 
-def _run(connection: object) -> None:
+def _run(connection: Connection) -> None:
     context.configure(
-        connection=connection,  # type: ignore[arg-type]
+        connection=connection,
         target_metadata=target_metadata,
         render_as_batch=True,  # SQLite alters tables by copying them
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Nodes starting together: one migrates, the others wait and then find it done.
+            connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('ledgergate:migrate'))"))
         context.run_migrations()
 
 

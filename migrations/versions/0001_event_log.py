@@ -18,10 +18,15 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# 64-bit on PostgreSQL (positions and microsecond times outgrow int4); SQLite keeps INTEGER so
+# that ``INTEGER PRIMARY KEY`` stays the rowid (the DDL on SQLite is unchanged since 0.1).
+BIG = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
 def upgrade() -> None:
     op.create_table(
         "event_streams",
-        sa.Column("stream_id", sa.Integer(), primary_key=True),
+        sa.Column("stream_id", BIG, primary_key=True),
         sa.Column("name", sa.Text(), nullable=False, unique=True),
     )
     op.create_table(
@@ -31,13 +36,13 @@ def upgrade() -> None:
     )
     op.create_table(
         "events",
-        sa.Column("position", sa.Integer(), primary_key=True, autoincrement=False),
+        sa.Column("position", BIG, primary_key=True, autoincrement=False),
         sa.Column("event_id", sa.LargeBinary(), nullable=False),
-        sa.Column("stream_id", sa.Integer(), nullable=False),
+        sa.Column("stream_id", BIG, nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("type_id", sa.Integer(), nullable=False),
         sa.Column("schema_version", sa.Integer(), nullable=False),
-        sa.Column("recorded_at", sa.Integer(), nullable=False),
+        sa.Column("recorded_at", BIG, nullable=False),
         sa.Column("data", sa.LargeBinary(), nullable=False),
         sa.Column("meta", sa.LargeBinary(), nullable=True),
         sa.Column("hash", sa.LargeBinary(), nullable=False),
@@ -48,7 +53,7 @@ def upgrade() -> None:
     op.create_table(
         "event_log_head",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
-        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("position", BIG, nullable=False),
         sa.Column("hash", sa.LargeBinary(), nullable=False),
     )
 

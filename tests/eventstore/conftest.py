@@ -1,4 +1,4 @@
-"""Fixtures: every contract test runs against the SQLite store and the in-memory fake."""
+"""Fixtures: every contract test runs against the SQLite, PostgreSQL and in-memory stores."""
 
 from __future__ import annotations
 
@@ -18,9 +18,12 @@ def db_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'log.db'}"
 
 
-@pytest.fixture(params=["sqlite", "memory"])
+@pytest.fixture(params=["sqlite", "memory", "postgres"])
 async def store(request: pytest.FixtureRequest, db_url: str) -> AsyncIterator[EventStore]:
-    url = db_url if request.param == "sqlite" else "memory://"
+    if request.param == "postgres":
+        url = request.getfixturevalue("pg_url")
+    else:
+        url = db_url if request.param == "sqlite" else "memory://"
     s = await open_event_store(Settings(database_url=url))
     yield s
     await s.close()

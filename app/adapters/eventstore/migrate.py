@@ -27,6 +27,34 @@ def sqlite_path(database_url: str) -> Path | None:
     return Path(url.database)
 
 
+def is_postgres(database_url: str) -> bool:
+    return make_url(database_url).get_backend_name() == "postgresql"
+
+
+def sync_url(database_url: str) -> str:
+    """The URL with a synchronous driver: ``sqlite`` or ``postgresql+psycopg`` (psycopg 3)."""
+    url = make_url(database_url)
+    name = url.get_backend_name()
+    driver = {"sqlite": "sqlite", "postgresql": "postgresql+psycopg"}.get(name, url.drivername)
+    return url.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def async_url(database_url: str) -> str:
+    """The URL with an asyncio driver: ``sqlite+aiosqlite`` or ``postgresql+psycopg``."""
+    url = make_url(database_url)
+    name = url.get_backend_name()
+    driver = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg"}.get(
+        name, url.drivername
+    )
+    return url.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def conninfo(database_url: str) -> str:
+    """A libpq connection string for a PostgreSQL URL (whatever driver the URL names)."""
+    url = make_url(database_url).set(drivername="postgresql")
+    return url.render_as_string(hide_password=False)
+
+
 def upgrade_head(database_url: str) -> None:
     """Create or upgrade every table (creating a SQLite file's parent directory first)."""
     path = sqlite_path(database_url)

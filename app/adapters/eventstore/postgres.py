@@ -1,0 +1,128 @@
+"""The PostgreSQL event store: the queue and writer task of ``base`` over psycopg 3.
+
+As with SQLite, the hot path runs on the raw driver, one thread per connection (a writer and a
+reader; one hop per group commit or per page), and SQLAlchemy and alembic own the schema. A
+third, asynchronous connection LISTENs on ``ledgergate_events``: every node's commits wake this
+node's waiters and catch-up subscriptions at once (the 0.2 s poll of ``base`` is the fallback if
+the listener's connection drops). psycopg rather than asyncpg: as fast for what we do (a binary
+``COPY`` per group, measured in docs/performance.md), and it has the synchronous connection the
+threads need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import psycopg
+
+from app.adapters.eventstore.base import QUEUE_BATCHES, Batch, QueuedEventStore
+from app.adapters.eventstore.migrate import conninfo, upgrade_head
+from app.adapters.eventstore.pg_reader import PostgresReader
+from app.adapters.eventstore.pg_writer import CHANNEL, PostgresWriter
+from domain.ports import RecordedEvent
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+
+def is_migrated(info: str) -> bool:
+    with psycopg.connect(info, autocommit=True) as conn:
+        row = conn.execute("SELECT to_regclass('event_log_head') IS NOT NULL").fetchone()
+        return bool(row and row[0])
+
+
+class PostgresEventStore(QueuedEventStore):
+    """``EventStore`` over a PostgreSQL database shared by any number of processes and hosts."""
+
+    def __init__(self, info: str, queue_batches: int) -> None:
+        super().__init__(queue_batches)
+        self._info = info
+        self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="eventlog-writer")
+        self._read_thread = ThreadPoolExecutor(1, thread_name_prefix="eventlog-reader")
+        self._writer_side: PostgresWriter | None = None
+        self._reader_side: PostgresReader | None = None
+        self._listener: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(
+        cls, database_url: str, queue_batches: int = QUEUE_BATCHES
+    ) -> PostgresEventStore:
+        """Open (migrating first if the log's tables are missing) and start the writer."""
+        info = conninfo(database_url)
+        if not await asyncio.to_thread(is_migrated, info):
+            await asyncio.to_thread(upgrade_head, database_url)
+        store = cls(info, queue_batches)
+        store._writer_side = await store._on_writer(lambda: PostgresWriter(info))
+        store._reader_side = await store._on_reader(lambda: PostgresReader(info))
+        store._start()
+        store._listener = asyncio.get_running_loop().create_task(store._listen())
+        return store
+
+    async def _on_writer(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._write_thread, fn)
+
+    async def _on_reader(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._read_thread, fn)
+
+    async def _listen(self) -> None:
+        """Wake local waiters on every commit of any node; reconnect after a failure."""
+        while not self._closed:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self._info, autocommit=True
+                ) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    self._notify()  # commits made while we were not listening
+                    async for _ in conn.notifies():
+                        self._notify()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the poll covers the gap; try again shortly
+                log.warning("event log listener: %s; reconnecting", exc)
+                await asyncio.sleep(1.0)
+
+    async def _commit(self, group: list[Batch]) -> list[list[int] | BaseException]:
+        writer = self._writer_side
+        assert writer is not None
+        return await self._on_writer(lambda: writer.commit(group))
+
+    async def _close_resources(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        if self._writer_side is not None:
+            await self._on_writer(self._writer_side.close)
+        if self._reader_side is not None:
+            await self._on_reader(self._reader_side.close)
+        self._write_thread.shutdown()
+        self._read_thread.shutdown()
+
+    @property
+    def _r(self) -> PostgresReader:
+        assert self._reader_side is not None
+        return self._reader_side
+
+    async def read_all(
+        self, after: int = 0, limit: int = 1000, types: Sequence[str] | None = None
+    ) -> list[RecordedEvent]:
+        reader = self._r
+        return await self._on_reader(lambda: reader.read_all(after, limit, types))
+
+    async def read_stream(
+        self, stream: str, after_version: int = 0, limit: int = 1000
+    ) -> list[RecordedEvent]:
+        reader = self._r
+        return await self._on_reader(lambda: reader.read_stream(stream, after_version, limit))
+
+    async def head(self) -> int:
+        return await self._on_reader(self._r.head)
+
+    async def chain_head(self) -> tuple[int, bytes] | None:
+        """The stored chain head (last position and hash committed by any node), if any."""
+        return await self._on_reader(self._r.chain_head)
