@@ -19,7 +19,7 @@ from litestar.response import Response, Stream
 from app.api import responses_wire as rw
 from app.api import wire
 from app.api.auth import principal_of
-from app.api.chat import AnyRequest, ClientClosedRequest, client_of, read_body
+from app.api.chat import SHOW_TOOLS_HEADER, AnyRequest, ClientClosedRequest, client_of, read_body
 from app.api.errors import error_response
 from app.errors import BadRequest, GatewayError, internal_error
 from app.ids import new_response_id
@@ -52,8 +52,13 @@ async def create_response(request: AnyRequest) -> Response[Any]:
         service = _service(request)
         principal = principal_of(request)
         body = wire.decode_body(await read_body(request, services.settings.max_body_bytes))
+        show_tools = request.headers.get(SHOW_TOOLS_HEADER, "").strip().lower() == "true"
         run = await service.start(
-            principal, body, client=client_of(request), request_id=response_id
+            principal,
+            body,
+            client=client_of(request),
+            request_id=response_id,
+            show_tools=show_tools,
         )
         first = await first_or_disconnect(run, request.receive)  # type: ignore[arg-type]
         if first is None:

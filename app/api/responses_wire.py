@@ -105,6 +105,7 @@ class EventFramer:
         self.ended = False
         self._open: int | None = None  # output index of the item receiving deltas
         self._calls: dict[int, int] = {}  # chat tool-call index → output index
+        self._notices: dict[str, int] = {}  # gateway tool-call id → output index
         self._text: list[str] = []
 
     def frame(self, kind: str, **fields: Any) -> bytes:
@@ -136,6 +137,9 @@ class EventFramer:
             frames += self._text_delta(content)
         for call in delta.get("tool_calls") or ():
             frames += self._call_delta(call)
+        notice = delta.get("ledgergate_tool_call")
+        if notice is not None:
+            frames += self._notice(notice)
         if finish_reason is not None:
             self.finish_reason = finish_reason
             frames += self._close()
@@ -194,6 +198,40 @@ class EventFramer:
                     delta=arguments,
                 )
             )
+        return frames
+
+    def _notice(self, notice: dict[str, Any]) -> list[bytes]:
+        """A tool the gateway ran (shown on request): an ``mcp_call`` item, the Responses item
+        for a tool the server runs, which clients display but never run themselves."""
+        frames: list[bytes] = []
+        index = self._notices.get(notice["id"])
+        if index is None:
+            frames += self._close()
+            index = self._notices[notice["id"]] = len(self.output)
+            item = {
+                "id": rc.item_id("mcp", self.response_id, index),
+                "type": "mcp_call",
+                "status": "calling",
+                "server_label": "ledgergate",
+                "name": notice["name"],
+                "arguments": notice["arguments"],
+                "output": None,
+                "error": None,
+            }
+            self.output.append(item)
+            frames.append(self.frame("response.output_item.added", output_index=index, item=item))
+            where = {"item_id": item["id"], "output_index": index}
+            frames.append(self.frame("response.mcp_call.in_progress", **where))
+        if notice["status"] in ("completed", "failed"):
+            item = self.output[index]
+            where = {"item_id": item["id"], "output_index": index}
+            if notice["status"] == "completed":
+                item["status"], item["output"] = "completed", notice.get("output")
+            else:
+                error = {"type": "mcp_tool_execution_error", "content": notice.get("output")}
+                item["status"], item["error"] = "failed", error
+            frames.append(self.frame(f"response.mcp_call.{notice['status']}", **where))
+            frames.append(self.frame("response.output_item.done", output_index=index, item=item))
         return frames
 
     def _close(self) -> list[bytes]:

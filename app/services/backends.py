@@ -30,6 +30,9 @@ class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     max_tokens: int | None = None
     raw: dict[str, Any] = {}
     show_tools: bool = False  # ``x-ledgergate-show-tools: true``: stream gateway tool notices
+    # The Responses route's input items (instructions first, then the conversation): SDK
+    # drop-ins run on them as sent instead of on ``messages`` converted back.
+    items: list[dict[str, Any]] | None = None
 
 
 class TextDelta(msgspec.Struct, frozen=True, tag="text"):

@@ -49,6 +49,12 @@ _TYPES: dict[str, type] = {
     "previous_response_id": str,
     "max_output_tokens": int,
 }
+# Fields a client relies on that the gateway cannot honour: refused, never silently ignored.
+_REFUSED = {
+    "conversation": "continue a conversation with previous_response_id.",
+    "prompt": "stored prompt templates live on OpenAI; send input and instructions.",
+    "background": "responses are answered while the request is open.",
+}
 _TYPE_NAMES = {bool: "a boolean", str: "a string", int: "an integer"}
 
 
@@ -81,6 +87,13 @@ def _check(body: dict[str, Any]) -> None:
                 param=name,
                 code="invalid_type",
             )
+    for name, why in _REFUSED.items():
+        if body.get(name):
+            raise BadRequest(
+                f"'{name}' is not supported by this gateway: {why}",
+                param=name,
+                code="unsupported_parameter",
+            )
     limit = body.get("max_output_tokens")
     if limit is not None and limit < 1:
         raise BadRequest("'max_output_tokens' must be at least 1.", param="max_output_tokens")
@@ -94,7 +107,13 @@ class ResponsesService:
         self.chat = chat
 
     async def start(
-        self, principal: Principal, body: dict[str, Any], *, client: str, request_id: str
+        self,
+        principal: Principal,
+        body: dict[str, Any],
+        *,
+        client: str,
+        request_id: str,
+        show_tools: bool = False,
     ) -> ChatRun:
         """Admit a create request; raises GatewayError (recorded) for bad input or denial."""
         try:
@@ -104,7 +123,8 @@ class ResponsesService:
             previous = body.get("previous_response_id")
             if previous:
                 history = await self.conversation(principal, previous)
-            messages = rc.to_messages(history + items, body.get("instructions"))
+            conversation = history + items
+            messages = rc.to_messages(conversation, body.get("instructions"))
             raw = rc.chat_body(body, messages)
         except GatewayError as exc:
             await self.chat.reject(
@@ -120,6 +140,8 @@ class ResponsesService:
             tools=raw.get("tools"),
             max_tokens=body.get("max_output_tokens"),
             raw={**raw, "stream": stream},
+            show_tools=show_tools,
+            items=rc.sdk_items(conversation, body.get("instructions")),
         )
         return await self.chat.start(
             principal, request, client=client, request_id=request_id, api=RESPONSES_API, body=body

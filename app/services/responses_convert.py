@@ -98,6 +98,13 @@ def to_messages(items: list[dict[str, Any]], instructions: str | None) -> list[d
     return messages
 
 
+def sdk_items(items: list[dict[str, Any]], instructions: str | None) -> list[dict[str, Any]]:
+    """The items an Agents SDK drop-in runs on: as sent, instructions first, minus reasoning."""
+    out = [{"role": "system", "content": instructions}] if instructions else []
+    out += [item for item in items if item["type"] not in _SKIPPED_ITEMS]
+    return out
+
+
 def _message(item: dict[str, Any]) -> dict[str, Any]:
     role, content = item["role"], item["content"]
     if role == "assistant" or role in ("system", "developer"):

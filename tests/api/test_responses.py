@@ -231,3 +231,51 @@ def test_bad_input_is_a_400_in_openai_shape_and_recorded(
     events = events_of(gw, reply.headers["x-request-id"])
     assert types_of(events) == ["request.received", "request.failed"]
     assert data(events[0])["api"] == "responses"
+
+
+def test_client_disconnect_mid_stream_cancels_the_run_and_its_upstream_call(
+    gateway_factory: Callable[..., LiveGateway], fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.text("x" * 400, chunks=200, delay=0.02)
+    gw = gateway_factory(upstream=fake_upstream)
+    body = {"model": "fake-model", "input": "talk", "stream": True}
+    with (
+        httpx2.Client() as http,
+        http.stream("POST", gw.url("/v1/responses"), json=body, headers=gw.headers()) as response,
+    ):
+        request_id = response.headers["x-request-id"]
+        lines = response.iter_lines()
+        assert next(lines) == "event: response.created"  # the stream has begun; now hang up
+    events = wait_for_terminal(gw, request_id)
+    assert types_of(events)[-1] == "request.cancelled"
+    assert fake_upstream.wait_outcome() == "client_closed"
+
+
+def test_upstream_error_before_output_is_a_real_status_and_after_is_response_failed(
+    gateway_factory: Callable[..., LiveGateway], fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.error(429, "Slow down", type="rate_limit_error", code="rate_limit_exceeded")
+    fake_upstream.cut(after=2)
+    gw = gateway_factory(upstream=fake_upstream)
+    body = {"model": "fake-model", "input": "hi", "stream": True}
+    refused = httpx2.post(gw.url("/v1/responses"), json=body, headers=gw.headers())
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "rate_limit_exceeded"
+    cut = httpx2.post(gw.url("/v1/responses"), json=body, headers=gw.headers())
+    assert cut.status_code == 200
+    frames = [f for f in cut.text.split("\n\n") if f]
+    assert frames[-1].startswith("event: response.failed\n")
+    assert (
+        sum(f.startswith(("event: response.completed", "event: response.failed")) for f in frames)
+        == 1
+    )
+    assert types_of(events_of(gw, cut.headers["x-request-id"]))[-1] == "request.failed"
+
+
+def test_unsupported_fields_are_refused_not_ignored(
+    gateway_factory: Callable[..., LiveGateway],
+) -> None:
+    gw = gateway_factory()
+    body = {"model": "m", "input": "x", "conversation": "conv_1"}
+    reply = httpx2.post(gw.url("/v1/responses"), json=body, headers=gw.headers())
+    assert reply.status_code == 400
+    assert reply.json()["error"]["param"] == "conversation"

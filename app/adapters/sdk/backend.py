@@ -56,7 +56,9 @@ class SdkBackend:
         self.max_turns = max_turns
 
     async def run(self, request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Delta]:
-        items: Any = to_input_items(request.messages)  # SDK input item dicts
+        items: Any = request.items  # Responses items work natively
+        if items is None:
+            items = to_input_items(request.messages)  # SDK input item dicts
         _enter(ctx)
         telemetry = _telemetry(self.upstream, request, ctx)
         config = RunConfig(
