@@ -15,12 +15,14 @@ from litestar import Litestar
 # First among our imports: makes ``agents`` mean the installed SDK (see app.adapters.sdk).
 from app.adapters.discovery.scanner import Discovery, ScanReport  # isort: skip
 from app.adapters.discovery.watcher import start_watcher  # isort: skip
+from app.adapters.audit_key import load_or_create
 from app.adapters.eventstore import open_event_store
 from app.adapters.eventstore.export import verify
 from app.adapters.passthrough import UpstreamBackend
 from app.adapters.upstream import build_upstream
 from app.api import admin as admin_api
 from app.api import admin_discovery, admin_keys, admin_overview, admin_stream, health
+from app.api import audit as audit_api
 from app.api import chat as chat_api
 from app.api import models as models_api
 from app.api import prometheus as prometheus_api
@@ -28,6 +30,7 @@ from app.api import responses as responses_api
 from app.api.auth import key_freshness_middleware
 from app.api.errors import EXCEPTION_HANDLERS
 from app.services.agents import AgentRegistry
+from app.services.audit import AuditService
 from app.services.chain import ChainVerifier
 from app.services.chat import ChatService
 from app.services.container import Services
@@ -37,6 +40,7 @@ from app.services.projections import ProjectionService
 from app.services.responses import ResponsesService
 from app.services.tools import ToolManager
 from app.settings import Settings, load_settings
+from projections.audit_tree import AuditTree
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,11 @@ def create_app(settings: Settings, *, recover_unfinished: bool = True) -> Litest
         if recover_unfinished:
             await mark_interrupted(store)  # requests a crash cut off get their terminal event
         projections = await ProjectionService.open(settings, store, run=settings.run_projections)
+        signer = load_or_create(settings.audit_key_file, settings.audit_origin)
+        audit = AuditService(
+            store, AuditTree(store, projections.engine), signer, settings.audit_checkpoint_s
+        )
+        audit.start(follow=settings.run_projections)
         upstream = build_upstream(settings)
         agents = AgentRegistry()
         discovery = Discovery(
@@ -92,6 +101,7 @@ def create_app(settings: Settings, *, recover_unfinished: bool = True) -> Litest
             discovery=discovery,
             projections=projections,
             chain=chain,
+            audit=audit,
         )
         app.state.services = services
         try:
@@ -103,6 +113,7 @@ def create_app(settings: Settings, *, recover_unfinished: bool = True) -> Litest
             await chain.close()
             await upstream.close()
             tools.close()
+            await audit.close()
             await projections.close()
             await store.close()
 
@@ -118,6 +129,7 @@ def create_app(settings: Settings, *, recover_unfinished: bool = True) -> Litest
             *prometheus_api.ROUTES,
             *admin_stream.ROUTES,
             *admin_overview.ROUTES,
+            *audit_api.ROUTES,
         ],
         middleware=[key_freshness_middleware],
         exception_handlers=EXCEPTION_HANDLERS,

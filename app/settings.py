@@ -27,6 +27,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     master_key: str | None = None
     host: str = "127.0.0.1"
     port: int = 8080
+    audit_key_file: str = "var/audit.key"
+    audit_origin: str = "ledgergate.local/log"
+    audit_checkpoint_s: float = 60.0
     # Beyond the contract's table; documented in docs/operations.md.
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     max_body_bytes: int = 1_048_576

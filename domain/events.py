@@ -264,6 +264,7 @@ class RequestInterrupted(Event, frozen=True, kw_only=True, omit_defaults=True):
 @_register
 class KeyIssued(Event, frozen=True, kw_only=True, omit_defaults=True):
     TYPE: ClassVar[str] = "key.issued"
+    SCHEMA_VERSION: ClassVar[int] = 2  # v2 added ``auditor``
     key_id: str
     name: str
     key_hash: str  # sha256 hex of the secret; the secret itself never enters the log
@@ -271,12 +272,26 @@ class KeyIssued(Event, frozen=True, kw_only=True, omit_defaults=True):
     tools: list[str] = []
     models: list[str] = []
     admin: bool = False
+    auditor: bool = False  # reads the log, requests, replays and /audit/*; nothing else
 
 
 @_register
 class KeyRevoked(Event, frozen=True, kw_only=True, omit_defaults=True):
     TYPE: ClassVar[str] = "key.revoked"
     key_id: str
+
+
+# --- audit ---------------------------------------------------------------------------------
+
+
+@_register
+class CheckpointSigned(Event, frozen=True, kw_only=True, omit_defaults=True):
+    """A signed tree head of the log's RFC 9162 Merkle tree (see docs/events.md)."""
+
+    TYPE: ClassVar[str] = "audit.checkpoint_signed"
+    tree_size: int  # leaves = events at positions 1..tree_size
+    root_hash: str  # lowercase hex of the tree's root at that size
+    note: str  # the C2SP tlog-checkpoint signed note
 
 
 TERMINAL_REQUEST_TYPES: frozenset[str] = frozenset(

@@ -23,6 +23,7 @@ class Principal(msgspec.Struct, frozen=True):
     agents: tuple[str, ...] = ()
     tools: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
+    auditor: bool = False  # may read the log, requests, replays and /audit/*: nothing else
 
 
 class PolicyDecision(msgspec.Struct, frozen=True):

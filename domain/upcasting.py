@@ -79,3 +79,8 @@ def decode(
 def _received_api(obj: dict[str, Any]) -> dict[str, Any]:
     # v1 had one route: every request came in on chat completions.
     return {**obj, "api": "chat_completions"}
+
+
+@upcaster("key.issued", 1)
+def _key_issued_v1(obj: dict[str, Any]) -> dict[str, Any]:
+    return obj  # v2 added ``auditor``; a v1 key is not an auditor (the field's default)

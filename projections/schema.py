@@ -8,7 +8,18 @@ Durations are integer microseconds, times RFC 3339 text, as in the log.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 
 metadata = MetaData()
 
@@ -204,4 +215,33 @@ rm_log_types = Table(
     _count("count"),
     Column("last_position", BigInteger, nullable=False),
     Column("last_recorded_at", String(40), nullable=False),
+)
+
+# --- the audit tree (RFC 9162) -------------------------------------------------------------
+# Not a generational read model: the tree of a log never changes, so it is only ever extended.
+
+AUDIT_NODE_ID = BigInteger().with_variant(Integer, "sqlite")  # SQLite: the rowid itself
+
+audit_tree_nodes = Table(
+    "audit_tree_nodes",
+    metadata,
+    # (level << 48) | index: the perfect subtree of 2**level leaves from index * 2**level.
+    Column("node_id", AUDIT_NODE_ID, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary, nullable=False),
+)
+
+audit_tree_head = Table(
+    "audit_tree_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # always 1
+    Column("size", BigInteger, nullable=False),  # leaves in the tree = last position applied
+)
+
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("position", BigInteger, primary_key=True, autoincrement=False),  # of its event
+    Column("tree_size", BigInteger, nullable=False),
+    Column("root_hash", LargeBinary, nullable=False),
+    Column("note", Text, nullable=False),
 )

@@ -13,7 +13,7 @@ from litestar import Request, get
 from litestar.params import FromPath, FromQuery, QueryParameter
 
 from app.adapters.eventstore.export import iter_events
-from app.api.auth import require_admin
+from app.api.auth import ADMIN, READERS
 from app.errors import GatewayError, NotFound
 from app.services.container import services_of
 from app.services.projections import ProjectionService
@@ -56,15 +56,14 @@ def projection_service(request: AnyRequest) -> ProjectionService:
     return service
 
 
-@get("/admin/metrics")
+@get("/admin/metrics", guards=ADMIN)
 async def admin_metrics(request: AnyRequest, min_position: MinPosition = None) -> MetricsSnapshot:
-    await require_admin(request)
     service = projection_service(request)
     await service.settle(min_position)
     return await service.snapshot()
 
 
-@get("/admin/tools")
+@get("/admin/tools", guards=ADMIN)
 async def admin_tools(
     request: AnyRequest,
     tool: Text = None,
@@ -72,25 +71,23 @@ async def admin_tools(
     source: Text = None,
     min_position: MinPosition = None,
 ) -> ToolsReport:
-    await require_admin(request)
     service = projection_service(request)
     await service.settle(min_position)
     return snapshot.tools_report(await service.read(frozenset({"tools"})), tool, agent, source)
 
 
-@get("/admin/dropins")
+@get("/admin/dropins", guards=ADMIN)
 async def admin_dropins(
     request: AnyRequest,
     dropin_state: Annotated[str | None, QueryParameter(name="state")] = None,
     min_position: MinPosition = None,
 ) -> DropinsReport:
-    await require_admin(request)
     service = projection_service(request)
     await service.settle(min_position)
     return snapshot.dropins_report(await service.read(frozenset({"discovery"})), dropin_state)
 
 
-@get("/admin/requests")
+@get("/admin/requests", guards=READERS)
 async def admin_requests(
     request: AnyRequest,
     *,
@@ -101,7 +98,6 @@ async def admin_requests(
     status: Text = None,
     min_position: MinPosition = None,
 ) -> RequestsPage:
-    await require_admin(request)
     service = projection_service(request)
     await service.settle(min_position)
     rows = await queries.recent_requests(
@@ -112,16 +108,15 @@ async def admin_requests(
     return RequestsPage(requests=items, next_before=next_before)
 
 
-@get("/admin/requests/{request_id:str}")
+@get("/admin/requests/{request_id:str}", guards=READERS)
 async def admin_request(request: AnyRequest, request_id: FromPath[str]) -> ReplayedRequest:
-    await require_admin(request)
     replayed = await replay(services_of(request).store, request_id)
     if replayed is None:
         raise NotFound(f"No request '{request_id}' in the log.", code="request_not_found")
     return replayed
 
 
-@get("/admin/events")
+@get("/admin/events", guards=READERS)
 async def admin_events(
     request: AnyRequest,
     after: Annotated[int, QueryParameter(ge=0)] = 0,
@@ -129,7 +124,6 @@ async def admin_events(
     stream: Text = None,
     event_type: Annotated[str | None, QueryParameter(name="type")] = None,
 ) -> EventsPage:
-    await require_admin(request)
     types = [t for t in event_type.split(",") if t] if event_type else None
     out: list[ExportedEvent] = []
     store = services_of(request).store

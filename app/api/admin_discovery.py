@@ -7,14 +7,13 @@ from typing import Any
 import msgspec
 from litestar import Request, post
 
-from app.api.auth import require_admin
+from app.api.auth import ADMIN
 from app.errors import GatewayError
 from app.services.container import services_of
 
 
-@post("/admin/discovery/scan", status_code=200)
+@post("/admin/discovery/scan", status_code=200, guards=ADMIN)
 async def scan(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    await require_admin(request)
     discovery = services_of(request).discovery
     if discovery is None:
         raise GatewayError("Discovery is not running.", code="discovery_unavailable")

@@ -8,7 +8,7 @@ import msgspec
 from litestar import Request, delete, get, post
 from litestar.params import FromPath
 
-from app.api.auth import require_admin
+from app.api.auth import ADMIN
 from app.errors import BadRequest, NotFound
 from app.services.container import services_of
 from app.services.keys import KeyInfo
@@ -22,6 +22,7 @@ class CreateKey(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     tools: list[Glob] = []
     models: list[Glob] = []
     admin: bool = False
+    auditor: bool = False
 
 
 def key_json(info: KeyInfo) -> dict[str, Any]:
@@ -29,32 +30,32 @@ def key_json(info: KeyInfo) -> dict[str, Any]:
     return out
 
 
-@post("/admin/keys", status_code=200)
+@post("/admin/keys", status_code=200, guards=ADMIN)
 async def create_key(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    await require_admin(request)  # before reading the body: a stranger gets 401, not a 400
     try:
         body = msgspec.json.decode(await request.body(), type=CreateKey)
     except msgspec.ValidationError as exc:
         raise BadRequest(f"Invalid key request: {exc}") from exc
     except msgspec.DecodeError as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}") from exc
-    secret, info = await services_of(request).keys.issue(
-        body.name, body.agents, body.tools, body.models, body.admin
-    )
+    try:
+        secret, info = await services_of(request).keys.issue(
+            body.name, body.agents, body.tools, body.models, body.admin, auditor=body.auditor
+        )
+    except ValueError as exc:
+        raise BadRequest(f"Invalid key request: {exc}.", param="auditor") from exc
     return {**key_json(info), "key": secret}
 
 
-@get("/admin/keys")
+@get("/admin/keys", guards=ADMIN)
 async def list_keys(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    await require_admin(request)
     keys = services_of(request).keys
     await keys.refresh()  # an admin listing shows what the CLI did a moment ago too
     return {"object": "list", "data": [key_json(info) for info in keys.list()]}
 
 
-@delete("/admin/keys/{key_id:str}", status_code=200)
+@delete("/admin/keys/{key_id:str}", status_code=200, guards=ADMIN)
 async def revoke_key(request: Request[Any, Any, Any], key_id: FromPath[str]) -> dict[str, Any]:
-    await require_admin(request)
     keys = services_of(request).keys
     await keys.revoke(key_id)
     info = keys.get(key_id)

@@ -9,7 +9,7 @@ from litestar import Request, get
 from litestar.params import FromQuery, QueryParameter
 
 from app.api.admin import MinPosition, projection_service
-from app.api.auth import require_admin
+from app.api.auth import ADMIN, READERS
 from app.errors import GatewayError
 from app.services.chain import ChainStatus
 from app.services.container import services_of
@@ -17,20 +17,19 @@ from projections import series
 from projections.series import Series
 
 
-@get("/admin/series")
+@get("/admin/series", guards=ADMIN)
 async def admin_series(
     request: Request[Any, Any, Any],
     minutes: Annotated[int, QueryParameter(ge=1, le=1440)] = 60,
     min_position: MinPosition = None,
 ) -> Series:
     """Requests, errors, tokens and latency per UTC minute, the last ``minutes`` up to now."""
-    await require_admin(request)
     service = projection_service(request)
     await service.settle(min_position)
     return await series.minutes(service.engine, datetime.now(UTC), minutes)
 
 
-@get("/admin/chain")
+@get("/admin/chain", guards=READERS)
 async def admin_chain(
     request: Request[Any, Any, Any], fresh: FromQuery[bool] = False
 ) -> ChainStatus:
@@ -39,7 +38,6 @@ async def admin_chain(
     ``fresh=true`` starts a new check and waits for it (at most 10 s; ``checking`` says if it
     is still running).
     """
-    await require_admin(request)
     chain = services_of(request).chain
     if chain is None:
         raise GatewayError(

@@ -1,4 +1,4 @@
-"""``GET /admin/events/stream``: a live tail of the log as Server-Sent Events (admin key).
+"""``GET /admin/events/stream``: a live tail of the log as Server-Sent Events (admin or auditor).
 
 Each event is one SSE message, ``id: <position>`` and ``data: <the exported event>``, the same
 JSON object a line as ``ledgergate events export``. A client that reconnects with
@@ -20,7 +20,7 @@ from litestar.params import QueryParameter
 from litestar.response import Stream
 
 from app.adapters.eventstore.export import export_line
-from app.api.auth import require_admin
+from app.api.auth import READERS
 from app.errors import BadRequest
 from app.services.container import services_of
 from domain.ports import EventStore, RecordedEvent
@@ -76,12 +76,11 @@ async def tail(store: EventStore, after: int) -> AsyncIterator[bytes]:
             await reader
 
 
-@get("/admin/events/stream")
+@get("/admin/events/stream", guards=READERS)
 async def events_stream(
     request: Request[Any, Any, Any],
     after: Annotated[int | None, QueryParameter(ge=0, description="start after this")] = None,
 ) -> Stream:
-    await require_admin(request)
     store = services_of(request).store
     start = resume_position(request.headers.get("last-event-id"), after)
     if start is None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar.connection import ASGIConnection
 from litestar.enums import ScopeType
+from litestar.handlers import BaseRouteHandler
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from app.errors import Forbidden, Unauthorized
@@ -20,6 +22,7 @@ NO_KEY = (
 )
 BAD_KEY = "Incorrect API key provided. Ask the gateway's operator for a valid key."
 NOT_ADMIN = "This route needs an admin key."
+NOT_READER = "This route needs an admin or an auditor key."
 
 
 def bearer_of(authorization: str | None) -> str | None:
@@ -33,7 +36,7 @@ def bearer_of(authorization: str | None) -> str | None:
 
 
 def principal_of(request: Any) -> Principal:
-    """The caller of ``request`` (a Litestar Request); raises Unauthorized (401)."""
+    """The caller of ``request`` (a Litestar connection); raises Unauthorized (401)."""
     bearer = bearer_of(request.headers.get("authorization"))
     if bearer is None:
         raise Unauthorized(NO_KEY)
@@ -43,25 +46,41 @@ def principal_of(request: Any) -> Principal:
     return principal
 
 
-async def require_admin(request: Any) -> Principal:
-    """The caller of ``request`` if it holds an admin key; 401 or Forbidden (403) otherwise.
+async def _refuse(connection: Any, principal: Principal, action: str, rule: str) -> None:
+    """Append the denial (durably, before the 403 goes out) to the ``acl`` stream."""
+    decision = AclDecided(
+        subject=principal.key_id,
+        action=action,
+        resource=f"{connection.scope['method']} {connection.url.path}",
+        decision="deny",
+        rule=rule,
+    )
+    await services_of(connection).store.append("acl", [NewEvent.of(decision, uuid7())])
+
+
+async def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Litestar guard: the caller must hold an admin key (401 without a key, 403 otherwise).
 
     A valid key refused an admin route is an access decision like any other, so the denial is
-    appended (durably, before the 403 goes out) to the ``acl`` stream. Allowed admin reads are
-    not logged: a Prometheus scrape every few seconds would fill the log with its own reads.
+    an ``acl.decided`` event. Allowed admin reads are not logged: a Prometheus scrape every few
+    seconds would fill the log with its own reads.
     """
-    principal = principal_of(request)
+    principal = principal_of(connection)
     if not principal.admin:
-        decision = AclDecided(
-            subject=principal.key_id,
-            action="admin",
-            resource=f"{request.method} {request.url.path}",
-            decision="deny",
-            rule="key.admin:false",
-        )
-        await services_of(request).store.append("acl", [NewEvent.of(decision, uuid7())])
+        await _refuse(connection, principal, "admin", "key.admin:false")
         raise Forbidden(NOT_ADMIN)
-    return principal
+
+
+async def reader_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Litestar guard: the caller must hold an admin or an auditor key (the log's readers)."""
+    principal = principal_of(connection)
+    if not (principal.admin or principal.auditor):
+        await _refuse(connection, principal, "audit", "key.admin:false,key.auditor:false")
+        raise Forbidden(NOT_READER)
+
+
+ADMIN = [admin_guard]
+READERS = [reader_guard]
 
 
 def key_freshness_middleware(app: ASGIApp) -> ASGIApp:

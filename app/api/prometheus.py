@@ -25,7 +25,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.utils import floatToGoString
 
 from app.api.admin import MinPosition, projection_service
-from app.api.auth import require_admin
+from app.api.auth import ADMIN
 from projections import snapshot
 from projections.histogram import cumulative
 from projections.queries import ReadModels
@@ -231,10 +231,9 @@ def registry_of(metrics: list[Metric]) -> CollectorRegistry:
     return registry
 
 
-@get("/metrics", media_type="text/plain; version=0.0.4")  # Litestar adds the charset
+@get("/metrics", media_type="text/plain; version=0.0.4", guards=ADMIN)  # Litestar adds the charset
 async def metrics(request: Request[Any, Any, Any], min_position: MinPosition = None) -> bytes:
     """The Prometheus text exposition (admin key only)."""
-    await require_admin(request)
     service = projection_service(request)
     await service.settle(min_position)
     models, head = await asyncio.gather(service.read(), service.store.head())

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from app.adapters.audit_key import load_or_create
+from app.adapters.audit_verify import verify_checkpoints
 from app.adapters.eventstore import open_event_store
 from app.adapters.eventstore.export import export_line, iter_events, verify
 from app.adapters.eventstore.migrate import sqlite_path
@@ -31,7 +34,15 @@ def register(sub: Any) -> None:  # argparse's subparsers action has no public ty
     tail.add_argument("--follow", "-f", action="store_true")
     tail.set_defaults(handler=_run(_tail))
 
-    check = actions.add_parser("verify", help="check positions and the hash chain")
+    check = actions.add_parser(
+        "verify", help="check positions, the hash chain and every signed checkpoint"
+    )
+    check.add_argument(
+        "--key",
+        default=None,
+        metavar="VKEY",
+        help="verifier key of the checkpoints (default: the one of LEDGERGATE_AUDIT_KEY_FILE)",
+    )
     check.set_defaults(handler=_run(_verify))
 
     for action in (export, tail, check):
@@ -90,10 +101,27 @@ async def _tail(store: EventStore, args: argparse.Namespace) -> int:
 
 
 async def _verify(store: EventStore, args: argparse.Namespace) -> int:
-    del args
     verdict = await verify(store)
-    if verdict.ok:
+    if not verdict.ok:
+        print(f"bad position {verdict.bad_position}: {verdict.reason} ({verdict.count} events ok)")
+        return 1
+    vkey = args.key or _local_verifier_key()
+    if vkey is None:
         print(f"ok {verdict.count} events")
+        print("signed checkpoints not checked: no audit key (give --key VKEY)", file=sys.stderr)
         return 0
-    print(f"bad position {verdict.bad_position}: {verdict.reason} ({verdict.count} events ok)")
-    return 1
+    checked = await verify_checkpoints(store, vkey)
+    if checked.bad_position is not None:
+        print(f"bad position {checked.bad_position}: {checked.reason} ({verdict.count} events)")
+        return 1
+    signed = f", {checked.checked} signed checkpoints" if checked.checked else ""
+    print(f"ok {verdict.count} events{signed}")
+    return 0
+
+
+def _local_verifier_key() -> str | None:
+    """The verifier key of the configured audit key file, if there is one (never created here)."""
+    settings = load_settings()
+    if not Path(settings.audit_key_file).exists():
+        return None
+    return load_or_create(settings.audit_key_file, settings.audit_origin).verifier_key

@@ -26,6 +26,11 @@ def register(sub: Any) -> None:  # argparse's subparsers action has no public ty
     create.add_argument("--tools", default="", help="comma-separated globs of gateway tools")
     create.add_argument("--models", default="", help="comma-separated globs of upstream models")
     create.add_argument("--admin", action="store_true", help="every right, admin routes too")
+    create.add_argument(
+        "--auditor",
+        action="store_true",
+        help="read the log, requests, replays and /audit/*; nothing else",
+    )
     _common(create)
     create.set_defaults(handler=run_create)
 
@@ -73,9 +78,13 @@ def _with_keys(args: argparse.Namespace, action: Callable[[KeyService], Awaitabl
 
 def _show(info: KeyInfo) -> str:
     state = "revoked" if info.revoked else ("admin" if info.admin else "active")
+    if info.auditor and not info.revoked:
+        state = "auditor"
     rights = (
         "all"
         if info.admin
+        else "read the log and /audit/*"
+        if info.auditor
         else (
             f"agents=[{','.join(info.agents)}] tools=[{','.join(info.tools)}] "
             f"models=[{','.join(info.models)}]"
@@ -87,10 +96,19 @@ def _show(info: KeyInfo) -> str:
 def run_create(args: argparse.Namespace) -> int:
     async def create(keys: KeyService) -> tuple[str, KeyInfo]:
         return await keys.issue(
-            args.name, globs(args.agents), globs(args.tools), globs(args.models), args.admin
+            args.name,
+            globs(args.agents),
+            globs(args.tools),
+            globs(args.models),
+            args.admin,
+            auditor=args.auditor,
         )
 
-    secret, info = _with_keys(args, create)
+    try:
+        secret, info = _with_keys(args, create)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         print(msgspec.json.encode({**msgspec.to_builtins(info), "key": secret}).decode())
     else:

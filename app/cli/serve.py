@@ -57,6 +57,7 @@ def _writable(path: Path) -> bool:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.adapters.audit_key import AuditKeyError, load_or_create
     from app.adapters.eventstore.migrate import upgrade_head
 
     settings = load_settings()
@@ -69,6 +70,11 @@ def run(args: argparse.Namespace) -> int:
             raise
         print(line, file=sys.stderr)
         return 1
+    try:  # before the workers start, so they share one key (created 0600 the first time)
+        load_or_create(settings.audit_key_file, settings.audit_origin)
+    except AuditKeyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if interrupted:
         print(f"marked {len(interrupted)} unfinished request(s) as request.interrupted")
     uvicorn.run(

@@ -16,6 +16,7 @@ from domain.ports import EventStore
 
 if TYPE_CHECKING:  # the scanner pulls in the Agents SDK; routes only need the type
     from app.adapters.discovery.scanner import Discovery
+    from app.services.audit import AuditService
     from app.services.chain import ChainVerifier
     from app.services.projections import ProjectionService
 
@@ -35,6 +36,7 @@ class Services:
     discovery: Discovery | None = None  # drop-in scans (startup, admin, watch)
     projections: ProjectionService | None = None  # read models and their runner
     chain: ChainVerifier | None = None  # the chain's verification status (GET /admin/chain)
+    audit: AuditService | None = None  # the Merkle tree, checkpoints, proofs, bundles
 
 
 def services_of(request: Any) -> Services:

@@ -41,12 +41,21 @@ class KeyInfo(msgspec.Struct, frozen=True, kw_only=True):
     tools: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
     admin: bool = False
+    auditor: bool = False
     created_at: str = ""
     revoked: bool = False
     revoked_at: str = ""
 
     def principal(self) -> Principal:
-        return Principal(self.id, self.name, self.admin, self.agents, self.tools, self.models)
+        return Principal(
+            self.id,
+            self.name,
+            self.admin,
+            self.agents,
+            self.tools,
+            self.models,
+            auditor=self.auditor,
+        )
 
 
 def hash_secret(secret: str) -> str:
@@ -105,6 +114,7 @@ class KeyService:
                 tools=tuple(event.tools),
                 models=tuple(event.models),
                 admin=event.admin,
+                auditor=event.auditor,
                 created_at=recorded_at,
             )
             self._by_hash[event.key_hash] = event.key_id
@@ -156,8 +166,18 @@ class KeyService:
         tools: Sequence[str] = (),
         models: Sequence[str] = (),
         admin: bool = False,
+        *,
+        auditor: bool = False,
     ) -> tuple[str, KeyInfo]:
-        """Issue a key; return its secret (shown once, never stored) and its info."""
+        """Issue a key; return its secret (shown once, never stored) and its info.
+
+        An auditor key reads the log, requests, replays and ``/audit/*``: it can hold no
+        agents, tools or models and cannot also be an admin key.
+        """
+        if auditor and (admin or agents or tools or models):
+            raise ValueError(
+                "an auditor key only reads: it takes no agents, tools or models and is not admin"
+            )
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
         key_id = "key_" + secrets.token_hex(8)
         event = KeyIssued(
@@ -168,6 +188,7 @@ class KeyService:
             tools=list(tools),
             models=list(models),
             admin=admin,
+            auditor=auditor,
         )
         await self.store.append(KEYS_STREAM, [NewEvent.of(event, uuid7())], ANY)
         await self.refresh()

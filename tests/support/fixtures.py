@@ -45,6 +45,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "master_key": MASTER_KEY,
         "watch_dropins": False,
         "port": 0,
+        "audit_key_file": str(tmp_path / "audit.key"),
     }
     if upstream is not None:
         values["upstream_base_url"] = upstream.base_url

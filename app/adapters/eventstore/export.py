@@ -153,3 +153,18 @@ async def verify(store: EventStore, page: int = 5000, *, offload: bool = False) 
             return bad
     chain_head = getattr(store, "chain_head", None)
     return check.finish(await chain_head() if chain_head is not None else None)
+
+
+def bundle_bytes(checkpoint: str, events: Sequence[RecordedEvent], proofs_json: bytes) -> bytes:
+    """A request's audit bundle: ``{"checkpoint", "events": [exported events], "proofs"}``."""
+    return b"".join(
+        (
+            b'{"checkpoint":',
+            canonical_string(checkpoint),
+            b',"events":[',
+            b",".join(export_line(rec) for rec in events),
+            b'],"proofs":',
+            proofs_json,
+            b"}",
+        )
+    )
