@@ -10,7 +10,7 @@ nodes it needs, fetch them all at once, then run it again for real (see ``NodePl
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol
 
 LEAF_PREFIX = b"\x00"
@@ -183,6 +183,23 @@ class Frontier:
         self.edge.append(h)
         self.size += 1
         return made
+
+    def extend(self, leaves: Iterable[bytes], keep_level: int) -> list[tuple[int, int, bytes]]:
+        """``push`` for many leaves; returns only the completed subtrees of ``keep_level``
+        (``>= 1``) and up. The follower's hot loop: one event costs about two SHA-256 calls."""
+        edge, size, kept = self.edge, self.size, []
+        sha256 = hashlib.sha256
+        for leaf in leaves:
+            h, level, index = leaf, 0, size
+            while index & 1:
+                h = sha256(NODE_PREFIX + edge.pop() + h).digest()
+                level, index = level + 1, index >> 1
+                if level >= keep_level:
+                    kept.append((level, index, h))
+            edge.append(h)
+            size += 1
+        self.size = size
+        return kept
 
     def root(self) -> bytes:
         if not self.edge:

@@ -3,9 +3,9 @@
 The follower reads each new page of events, pushes their leaves onto the tree's right edge (kept
 in memory) and stores every perfect subtree of ``2**STORED_LEVEL`` leaves or more, with the new
 size, in one transaction (compare-and-set on the old size, so two followers never store a node
-twice). Smaller subtrees are rehashed from the events themselves when a proof needs them: that
-keeps the table at about one row per eight events, and a proof reads O(log n) rows plus at most
-a few runs of 16 events. Portable SQLAlchemy Core: SQLite and PostgreSQL alike.
+twice). Smaller subtrees are rehashed from the events' hashes when a proof needs them: that
+keeps the table at about one row per 16 events, and a proof reads O(log n) rows plus at most a
+few runs of 31 event hashes. Portable SQLAlchemy Core: SQLite and PostgreSQL alike.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
+from hashlib import sha256
+from typing import Protocol, runtime_checkable
 
 import msgspec
 from sqlalchemy import desc, insert, select, update
@@ -21,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.events import CheckpointSigned
-from domain.merkle import Frontier, NodePlan, Nodes, leaf_hash, node_hash
+from domain.merkle import LEAF_PREFIX, Frontier, NodePlan, Nodes, leaf_hash, node_hash
 from domain.ports import EventStore, RecordedEvent
 from domain.upcasting import decode
 from projections.db import write_connection
@@ -29,10 +31,13 @@ from projections.schema import audit_checkpoints, audit_tree_head, audit_tree_no
 
 log = logging.getLogger("ledgergate.audit")
 
-STORED_LEVEL = 4
-"""Perfect subtrees of 16 leaves and more are stored; smaller ones are rehashed from events."""
+STORED_LEVEL = 5
+"""Perfect subtrees of 32 leaves and more are stored (about one row per 16 events); smaller
+ones are rehashed from the events' hashes when a proof needs them (at most a few runs of 31)."""
 PAGE = 10_000
-COALESCE_S = 0.1
+RUN_GAP = 512
+"""Leaves this close are read in one query: a few hundred extra hashes cost less than a query."""
+COALESCE_S = 0.5
 _IN_CHUNK = 500
 
 
@@ -61,6 +66,7 @@ class Resolved:
     def __init__(self, stored: dict[int, bytes], leaves: dict[int, bytes]) -> None:
         self.stored = stored
         self.leaves = leaves
+        self._small: dict[tuple[int, int], bytes] = {}  # rehashed once, shared by proofs
 
     def perfect(self, level: int, index: int) -> bytes:
         if level >= STORED_LEVEL:
@@ -70,7 +76,12 @@ class Resolved:
             return found
         if level == 0:
             return self.leaves[index]
-        return node_hash(self.perfect(level - 1, 2 * index), self.perfect(level - 1, 2 * index + 1))
+        found = self._small.get((level, index))
+        if found is None:
+            left = self.perfect(level - 1, 2 * index)
+            found = node_hash(left, self.perfect(level - 1, 2 * index + 1))
+            self._small[(level, index)] = found
+        return found
 
 
 class AuditTree:
@@ -123,14 +134,15 @@ class AuditTree:
         return Resolved(stored, await self._leaves(leaves))
 
     async def _leaves(self, indexes: Iterable[int]) -> dict[int, bytes]:
+        wanted = sorted(indexes)
         out: dict[int, bytes] = {}
-        for start, count in _runs(sorted(indexes)):
-            events = await self.store.read_all(start, count)
-            for rec in events:
-                out[rec.position - 1] = leaf_hash(bytes.fromhex(rec.hash))
-            if len(events) != count or events[-1].position != start + count:
+        for start, count in _runs(wanted):
+            hashes = await read_hashes(self.store, start, count)
+            if len(hashes) != count or hashes[-1][0] != start + count:
                 raise TreeError(f"the log has no events {start + 1}..{start + count}")
-        return out
+            for position, h in hashes:
+                out[position - 1] = h
+        return {i: leaf_hash(out[i]) for i in wanted}
 
     async def nodes(self, plan: NodePlan, tree_size: int) -> Nodes:
         """Resolve ``plan`` for a tree of ``tree_size`` leaves, catching up to it first."""
@@ -163,7 +175,7 @@ class AuditTree:
                 await self.load()
             while until is None or self.size < until:
                 limit = self.page_size if until is None else min(self.page_size, until - self.size)
-                page = await self.store.read_all(self.size, limit)
+                page = await read_hashes(self.store, self.size, limit)
                 if not page:
                     break
                 try:
@@ -174,28 +186,24 @@ class AuditTree:
                     break
         return self.size
 
-    async def apply(self, page: list[RecordedEvent]) -> None:
+    async def apply(self, page: list[tuple[int, bytes]]) -> None:
+        """Add the leaves of ``page`` (positions and event hashes, dense from size + 1)."""
         old = self.size
-        if page[0].position != old + 1:
-            raise TreeError(f"expected position {old + 1}, read {page[0].position}")
+        end = old + len(page)
+        if page[0][0] != old + 1 or page[-1][0] != end:
+            raise TreeError(f"expected positions {old + 1}..{end}, read {page[0][0]}..")
         frontier = Frontier(old, self.frontier.edge)
-        rows: list[dict[str, object]] = []
-        checkpoints: list[dict[str, object]] = []
-        for rec in page:
-            if rec.position != frontier.size + 1:
-                raise TreeError(f"the log skips from {frontier.size} to {rec.position}")
-            for level, index, h in frontier.push(leaf_hash(bytes.fromhex(rec.hash))):
-                if level >= STORED_LEVEL:
-                    rows.append({"node_id": node_id(level, index), "hash": h})
-            if rec.type == CheckpointSigned.TYPE:
-                checkpoints.append(_checkpoint_row(rec))
+        made = frontier.extend((sha256(LEAF_PREFIX + h).digest() for _, h in page), STORED_LEVEL)
+        rows = [{"node_id": node_id(level, index), "hash": h} for level, index, h in made]
+        signed = await self.store.read_all(old, len(page), [CheckpointSigned.TYPE])
+        checkpoints = [_checkpoint_row(rec) for rec in signed if rec.position <= end]
         conn = await write_connection(self.engine)
         try:
             async with conn.begin():
                 moved = await conn.execute(
                     update(audit_tree_head)
                     .where(audit_tree_head.c.id == 1, audit_tree_head.c.size == old)
-                    .values(size=frontier.size)
+                    .values(size=end)
                 )
                 if moved.rowcount != 1:
                     raise TreeConflict(f"the stored tree is no longer {old} leaves")
@@ -252,6 +260,20 @@ class AuditTree:
         )
 
 
+@runtime_checkable
+class HashReader(Protocol):
+    """A store that can list (position, hash) without payloads (SQLite does): the fast path."""
+
+    async def read_hashes(self, after: int, limit: int) -> list[tuple[int, bytes]]: ...
+
+
+async def read_hashes(store: EventStore, after: int, limit: int) -> list[tuple[int, bytes]]:
+    """(position, 32-byte hash) of up to ``limit`` events after ``after``, from any store."""
+    if isinstance(store, HashReader):
+        return await store.read_hashes(after, limit)
+    return [(rec.position, bytes.fromhex(rec.hash)) for rec in await store.read_all(after, limit)]
+
+
 def _checkpoint_row(rec: RecordedEvent) -> dict[str, object]:
     event = decode(rec.type, rec.schema_version, rec.data)
     assert isinstance(event, CheckpointSigned)
@@ -263,12 +285,12 @@ def _checkpoint_row(rec: RecordedEvent) -> dict[str, object]:
     }
 
 
-def _runs(indexes: list[int]) -> list[tuple[int, int]]:
-    """Sorted leaf indexes as (start, count) runs of consecutive ones."""
+def _runs(indexes: list[int], gap: int = RUN_GAP) -> list[tuple[int, int]]:
+    """Sorted leaf indexes as (start, count) runs, neighbours up to ``gap`` apart joined."""
     runs: list[tuple[int, int]] = []
     for i in indexes:
-        if runs and runs[-1][0] + runs[-1][1] == i:
-            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        if runs and i - (runs[-1][0] + runs[-1][1]) <= gap:
+            runs[-1] = (runs[-1][0], i + 1 - runs[-1][0])
         else:
             runs.append((i, 1))
     return runs

@@ -7,7 +7,7 @@ RFC 9162 verification algorithms: never the gateway's stored tree or its writer'
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,14 +122,26 @@ async def _events(
             yield rec
 
 
-async def verify_checkpoints(store: EventStore, vkey: str) -> CheckpointVerdict:
+async def verify_checkpoints(
+    store: EventStore, vkey: str, held: Sequence[str] = ()
+) -> CheckpointVerdict:
     """Recompute the tree from the log and check every ``audit.checkpoint_signed`` in it.
 
     Each must be signed by ``vkey`` and name the root the log's events have at its size; so a
-    log rewritten below a checkpoint, reordered, truncated or re-signed with another key does
-    not pass, even with a recomputed hash chain. Two reads: the checkpoints, then every leaf.
+    log rewritten below a checkpoint, reordered or re-signed with another key does not pass,
+    even with a recomputed hash chain. ``held`` are checkpoint notes kept outside the log (by an
+    auditor): the log must still hold their trees, which is how a cut-off tail shows even when
+    its checkpoints went with it. Two reads: the checkpoints, then every event's hash.
     """
     verdict = CheckpointVerdict()
+    kept: list[Checkpoint] = []
+    for note in held:
+        try:
+            kept.append(verify_note(note, vkey))
+        except NoteError as exc:
+            verdict.reason = f"a checkpoint you hold: {exc}"
+            verdict.bad_position = 0
+            return verdict
     signed: list[tuple[int, CheckpointSigned, Checkpoint]] = []
     async for rec in _events(store, [CheckpointSigned.TYPE]):
         event = decode(rec.type, rec.schema_version, rec.data)
@@ -140,13 +152,29 @@ async def verify_checkpoints(store: EventStore, vkey: str) -> CheckpointVerdict:
             verdict.bad_position, verdict.reason = rec.position, f"checkpoint: {exc}"
             return verdict
         signed.append((rec.position, event, checkpoint))
-    sizes = {checkpoint.tree_size for _, _, checkpoint in signed}
+    sizes = {checkpoint.tree_size for _, _, checkpoint in signed} | {c.tree_size for c in kept}
     roots: dict[int, bytes] = {0: Frontier().root()} if 0 in sizes else {}
     frontier = Frontier()
     async for rec in _events(store):
         frontier.push(leaf_hash(bytes.fromhex(rec.hash)))
         if frontier.size in sizes:
             roots[frontier.size] = frontier.root()
+    for checkpoint in kept:
+        if checkpoint.tree_size > frontier.size:
+            verdict.bad_position = frontier.size + 1
+            verdict.reason = (
+                f"the log has {frontier.size} events, fewer than the {checkpoint.tree_size} "
+                "of a checkpoint you hold (truncated)"
+            )
+            return verdict
+        if roots.get(checkpoint.tree_size) != checkpoint.root_hash:
+            verdict.bad_position = checkpoint.tree_size
+            verdict.reason = (
+                f"the log's tree at size {checkpoint.tree_size} is not the one of a checkpoint "
+                "you hold"
+            )
+            return verdict
+        verdict.checked += 1
     for position, event, checkpoint in signed:
         root = roots.get(checkpoint.tree_size)
         if root != checkpoint.root_hash or event.root_hash != checkpoint.root_hash.hex():

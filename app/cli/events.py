@@ -43,6 +43,13 @@ def register(sub: Any) -> None:  # argparse's subparsers action has no public ty
         metavar="VKEY",
         help="verifier key of the checkpoints (default: the one of LEDGERGATE_AUDIT_KEY_FILE)",
     )
+    check.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a checkpoint note kept outside the log: the log must still hold its tree",
+    )
     check.set_defaults(handler=_run(_verify))
 
     for action in (export, tail, check):
@@ -106,17 +113,25 @@ async def _verify(store: EventStore, args: argparse.Namespace) -> int:
         print(f"bad position {verdict.bad_position}: {verdict.reason} ({verdict.count} events ok)")
         return 1
     vkey = args.key or _local_verifier_key()
+    if vkey is None and args.checkpoint:
+        print("--checkpoint needs the verifier key: give --key VKEY", file=sys.stderr)
+        return 2
     if vkey is None:
         print(f"ok {verdict.count} events")
         print("signed checkpoints not checked: no audit key (give --key VKEY)", file=sys.stderr)
         return 0
-    checked = await verify_checkpoints(store, vkey)
+    held = _read_notes(args.checkpoint)
+    checked = await verify_checkpoints(store, vkey, held)
     if checked.bad_position is not None:
         print(f"bad position {checked.bad_position}: {checked.reason} ({verdict.count} events)")
         return 1
     signed = f", {checked.checked} signed checkpoints" if checked.checked else ""
     print(f"ok {verdict.count} events{signed}")
     return 0
+
+
+def _read_notes(paths: list[str]) -> list[str]:
+    return [Path(path).read_text(encoding="utf-8") for path in paths]
 
 
 def _local_verifier_key() -> str | None:

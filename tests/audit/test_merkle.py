@@ -78,3 +78,11 @@ def test_wrong_proofs_do_not_verify() -> None:
         merkle.inclusion_proof(nodes, 37, 37)
     with pytest.raises(ValueError):
         merkle.consistency_proof(nodes, 0, 37)
+
+
+def test_extend_completes_the_same_subtrees_as_push() -> None:
+    all_leaves = leaves(333)
+    one, many = merkle.Frontier(), merkle.Frontier()
+    pushed = [m for h in all_leaves for m in one.push(h) if m[0] >= 4]
+    kept = many.extend(all_leaves[:100], 4) + many.extend(all_leaves[100:], 4)
+    assert kept == pushed and many.edge == one.edge and many.size == 333

@@ -102,6 +102,11 @@ class SqliteEventStore(QueuedEventStore):
         reader = self._r
         return await self._on_reader(lambda: reader.read_all(after, limit, types))
 
+    async def read_hashes(self, after: int = 0, limit: int = 1000) -> list[tuple[int, bytes]]:
+        """Positions and hashes only, for the audit tree (no payload, no conversion)."""
+        reader = self._r
+        return await self._on_reader(lambda: reader.read_hashes(after, limit))
+
     async def read_stream(
         self, stream: str, after_version: int = 0, limit: int = 1000
     ) -> list[RecordedEvent]:

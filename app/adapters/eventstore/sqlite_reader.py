@@ -121,6 +121,14 @@ class SqliteReader:
         ).fetchall()
         return self._convert(rows, None)
 
+    def read_hashes(self, after: int, limit: int) -> list[tuple[int, bytes]]:
+        """(position, 32-byte hash) of the events after ``after``: what the audit tree reads."""
+        rows: list[tuple[int, bytes]] = self.conn.execute(
+            "SELECT position, hash FROM events WHERE position > ? ORDER BY position LIMIT ?",
+            (max(after, 0), limit),
+        ).fetchall()
+        return rows
+
     def read_stream(self, stream: str, after_version: int, limit: int) -> list[RecordedEvent]:
         rows = self.conn.execute(
             f"SELECT {_COLUMNS}{_PREV}{_FROM} WHERE s.name = ? AND e.version > ?"
