@@ -107,6 +107,7 @@ class EventFramer:
         self._calls: dict[int, int] = {}  # chat tool-call index → output index
         self._notices: dict[str, int] = {}  # gateway tool-call id → output index
         self._text: list[str] = []
+        self._hot = (b"", b"", b"")  # the open item's delta frame around seq and text
 
     def frame(self, kind: str, **fields: Any) -> bytes:
         data = _encode({"type": kind, "sequence_number": self.seq, **fields})
@@ -150,9 +151,10 @@ class EventFramer:
         item = self.output[self._open] if self._open is not None else None
         if item is None or item["type"] != "message":
             frames += self._close()
-            index = self._open = len(self.output)
+            index = len(self.output)
             item = rc.message_item(self.response_id, index, None, "in_progress")
             self.output.append(item)
+            self._open_item(index, "message")
             frames.append(self.frame("response.output_item.added", output_index=index, item=item))
             frames.append(
                 self.frame(
@@ -164,17 +166,28 @@ class EventFramer:
                 )
             )
         self._text.append(text)
-        frames.append(
-            self.frame(
-                "response.output_text.delta",
-                item_id=item["id"],
-                output_index=self._open,
-                content_index=0,
-                delta=text,
-                logprobs=[],
-            )
-        )
+        frames.append(self._delta_frame(text))
         return frames
+
+    def _delta_frame(self, text: str) -> bytes:
+        """``response.output_text.delta`` or ``function_call_arguments.delta`` of the open item,
+        from bytes built once per item: the hot path (one per upstream chunk)."""
+        head, middle, end = self._hot
+        seq = self.seq
+        self.seq += 1
+        return b"".join((head, str(seq).encode(), middle, _encode(text), end))
+
+    def _open_item(self, index: int, kind: str) -> None:
+        self._open = index
+        item_id = self.output[index]["id"]
+        where = f',"item_id":"{item_id}","output_index":{index}'
+        if kind == "message":  # text deltas carry (empty) logprobs, argument deltas do not
+            where += ',"content_index":0'
+            event, end = "response.output_text.delta", b',"logprobs":[]}\n\n'
+        else:
+            event, end = "response.function_call_arguments.delta", b"}\n\n"
+        head = f'event: {event}\ndata: {{"type":"{event}","sequence_number":'.encode()
+        self._hot = (head, (where + ',"delta":').encode(), end)
 
     def _call_delta(self, call: dict[str, Any]) -> list[bytes]:
         frames: list[bytes] = []
@@ -183,21 +196,17 @@ class EventFramer:
         index = self._calls.get(call.get("index", 0))
         if index is None:
             frames += self._close()
-            index = self._open = self._calls[call.get("index", 0)] = len(self.output)
+            index = self._calls[call.get("index", 0)] = len(self.output)
             item = rc.call_item(self.response_id, index, call.get("id") or "", fn.get("name") or "")
             self.output.append(item)
+            self._open_item(index, "function_call")
             frames.append(self.frame("response.output_item.added", output_index=index, item=item))
         item = self.output[index]
         if arguments:
             item["arguments"] += arguments
-            frames.append(
-                self.frame(
-                    "response.function_call_arguments.delta",
-                    item_id=item["id"],
-                    output_index=index,
-                    delta=arguments,
-                )
-            )
+            if self._open != index:  # a parallel call's late fragment
+                self._open_item(index, "function_call")
+            frames.append(self._delta_frame(arguments))
         return frames
 
     def _notice(self, notice: dict[str, Any]) -> list[bytes]:

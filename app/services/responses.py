@@ -119,6 +119,8 @@ class ResponsesService:
         try:
             _check(body)
             items = rc.input_items(body.get("input", []))
+            if any(item["type"] == "item_reference" for item in items):
+                items = await self._dereference(principal, items)
             history: list[dict[str, Any]] = []
             previous = body.get("previous_response_id")
             if previous:
@@ -161,6 +163,35 @@ class ResponsesService:
             raise _not_found(response_id)
         return Stored(response_id, replayed.input, replayed)
 
+    async def _dereference(
+        self, principal: Principal, items: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """``item_reference`` items (what a client sends for items the server stored, e.g. the
+        Vercel AI SDK with ``store``) replaced by the items, found in the log by their ids."""
+        found: dict[str, Stored | None] = {}
+        out: list[dict[str, Any]] = []
+        for item in items:
+            if item["type"] != "item_reference":
+                out.append(item)
+                continue
+            response_id = rc.response_of_item(item["id"]) or ""
+            if response_id not in found:
+                try:
+                    found[response_id] = await self.find(principal, response_id)
+                except NotFound:
+                    found[response_id] = None
+            stored = found[response_id]
+            known = {}
+            if stored is not None:
+                for each in stored.output + rc.listed_input_items(response_id, stored.input):
+                    known[each["id"]] = each
+            if item["id"] not in known:
+                raise NotFound(
+                    f"Item with id '{item['id']}' not found.", param="input", code="item_not_found"
+                )
+            out.append(known[item["id"]])
+        return out
+
     async def conversation(self, principal: Principal, response_id: str) -> list[dict[str, Any]]:
         """Every item of the conversation up to and including ``response_id``'s output."""
         chain: list[Stored] = []
@@ -189,5 +220,5 @@ class ResponsesService:
             next_id = previous if isinstance(previous, str) else None
         items: list[dict[str, Any]] = []
         for stored in reversed(chain):
-            items += stored.input + stored.output
+            items += await self._dereference(principal, stored.input) + stored.output
         return items

@@ -51,6 +51,9 @@ def input_items(value: Any) -> list[dict[str, Any]]:
                 raise bad(f"'{where}.call_id' must be a string.", f"{where}.call_id")
             if not isinstance(item.get("output"), str | list):
                 raise bad(f"'{where}.output' must be a string or parts.", f"{where}.output")
+        elif kind == "item_reference":
+            if not isinstance(item.get("id"), str):
+                raise bad(f"'{where}.id' must be a string.", f"{where}.id")
         elif kind not in _SKIPPED_ITEMS:
             raise bad(f"Unsupported input item type {kind!r}.", f"{where}.type")
         items.append({**item, "type": kind})
@@ -234,6 +237,15 @@ def output_items(response_id: str, message: dict[str, Any] | None) -> list[dict[
         item = call_item(response_id, len(items), call.get("id") or "", fn.get("name") or "")
         items.append({**item, "arguments": fn.get("arguments") or "", "status": "completed"})
     return items
+
+
+def response_of_item(item: str) -> str | None:
+    """The response an item id of ours belongs to (``msg_<32 hex><index>`` → ``resp_<32 hex>``)."""
+    _prefix, _, rest = item.partition("_")
+    head = rest[:32]
+    if len(head) == 32 and all(c in "0123456789abcdef" for c in head):
+        return "resp_" + head
+    return None
 
 
 def item_id(prefix: str, response_id: str, index: int) -> str:

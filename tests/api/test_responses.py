@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 import httpx2
 import openai
@@ -279,3 +280,30 @@ def test_unsupported_fields_are_refused_not_ignored(
     reply = httpx2.post(gw.url("/v1/responses"), json=body, headers=gw.headers())
     assert reply.status_code == 400
     assert reply.json()["error"]["param"] == "conversation"
+
+
+async def test_item_references_are_resolved_from_the_log_for_the_same_key_only(
+    gateway_factory: Callable[..., LiveGateway], fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.tool_calls(("lookup", {"q": "ledger"}))
+    fake_upstream.text("Done.")
+    gw = gateway_factory(upstream=fake_upstream)
+    secret, _ = issue_key(gw, "other", models=["*"])
+    async with gw.openai() as client, gw.openai(api_key=secret) as other:
+        first = await client.responses.create(
+            model="fake-model",
+            input="What is a ledger?",
+            tools=[LOOKUP],  # type: ignore[list-item]
+        )
+        call = first.output[0]
+        assert call.type == "function_call"
+        follow_up: list[Any] = [
+            {"role": "user", "content": "What is a ledger?"},
+            {"type": "item_reference", "id": call.id},
+            {"type": "function_call_output", "call_id": call.call_id, "output": "a book"},
+        ]
+        with pytest.raises(openai.NotFoundError):
+            await other.responses.create(model="fake-model", input=follow_up)
+        second = await client.responses.create(model="fake-model", input=follow_up)
+    assert second.output_text == "Done."
+    assert fake_upstream.requests[-1].body["messages"][1]["tool_calls"][0]["id"] == call.call_id
