@@ -16,7 +16,6 @@ from litestar import get, post
 from litestar.params import FromPath, Parameter
 from litestar.response import Response, Stream
 
-from app.api import responses_wire as rw
 from app.api import wire
 from app.api.auth import principal_of
 from app.api.chat import SHOW_TOOLS_HEADER, AnyRequest, ClientClosedRequest, client_of, read_body
@@ -24,6 +23,7 @@ from app.api.errors import error_response
 from app.errors import BadRequest, GatewayError, internal_error
 from app.ids import new_response_id
 from app.services import responses_convert as rc
+from app.services import responses_events as rw
 from app.services.chat import first_or_disconnect
 from app.services.chat_run import Answer, ChatRun, Chunk, Done, ErrorChunk, UsageChunk
 from app.services.container import services_of

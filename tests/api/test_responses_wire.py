@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from app.api.responses_wire import EventFramer
 from app.errors import BadRequest, UpstreamError
 from app.services import responses_convert as rc
+from app.services.responses_events import EventFramer
 
 RID = "resp_0123456789abcdef0123456789abcdef"
 
