@@ -18,7 +18,6 @@ from app.adapters.discovery.watcher import start_watcher  # isort: skip
 from app.adapters.audit_key import load_or_create
 from app.adapters.eventstore import open_event_store
 from app.adapters.eventstore.export import verify
-from app.adapters.passthrough import UpstreamBackend
 from app.adapters.upstream import build_upstream
 from app.api import admin as admin_api
 from app.api import admin_discovery, admin_keys, admin_overview, admin_stream, health
@@ -36,6 +35,7 @@ from app.services.chat import ChatService
 from app.services.container import Services
 from app.services.interrupted import mark_interrupted
 from app.services.keys import KeyService
+from app.services.passthrough import UpstreamBackend
 from app.services.projections import ProjectionService
 from app.services.responses import ResponsesService
 from app.services.tools import ToolManager

@@ -34,6 +34,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     max_body_bytes: int = 1_048_576
     upstream_timeout_s: float = 60.0
+    upstream_idle_timeout_s: float = 60.0
+    upstream_total_timeout_s: float = 600.0
+    upstream_transport: Literal["httpx", "fast"] = "httpx"
     tool_timeout_s: float = 30.0
     tool_result_max_bytes: int = 65_536
     max_tool_hops: int = 8

@@ -27,10 +27,9 @@ from typing import Any
 
 import msgspec
 
-from app.adapters.passthrough import extra_fields, upstream_hop
-from app.adapters.upstream import Upstream
 from app.context import RequestContext
 from app.errors import Unprocessable
+from app.ports.upstream import Upstream
 from app.services.agents import AgentEntry, DropinError
 from app.services.backends import (
     ChatRequest,
@@ -41,6 +40,7 @@ from app.services.backends import (
     ToolNotice,
     Usage,
 )
+from app.services.passthrough import extra_fields, upstream_hop
 from app.services.tools import ToolCallAborted
 from app.settings import Settings
 

@@ -34,8 +34,7 @@ async def upstream_model_ids(services: Services, state: Any) -> list[str]:
         return sorted(ids | cached[1])
     listed: set[str] = set()
     try:
-        page = await services.upstream.client.with_options(timeout=LIST_TIMEOUT_S).models.list()
-        listed = {m.id for m in page.data}
+        listed = set(await services.upstream.model_ids(LIST_TIMEOUT_S))
     except Exception as exc:  # an upstream without /models still serves its literal ids
         log.warning("listing upstream models failed: %s", type(exc).__name__)
     state["upstream_models_cache"] = (time.monotonic(), listed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from app.adapters.upstream import Upstream
+from app.ports.upstream import Upstream
 from app.services.agents import AgentRegistry
 from app.services.chat import ChatService
 from app.services.keys import KeyService

@@ -1,8 +1,7 @@
-"""The raw upstream hot path: SSE framing, msgspec chunks, and parity with the ``openai`` SDK.
+"""The upstream port's hot path: SSE framing, msgspec chunks, what is sent, how failures map.
 
-Unit tests (in-process httpx2 transports): the bytes the gateway sends upstream are the ones
-``chat.completions.create`` would send, and every upstream failure becomes the same gateway
-error as it did through the SDK's own parsing.
+Unit tests (in-process httpx2 transports): the request the gateway sends upstream, and every
+upstream failure as the gateway error (and ``upstream.call_failed``) it becomes, once.
 """
 
 from __future__ import annotations
@@ -18,13 +17,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.adapters import passthrough
-from app.adapters.passthrough import upstream_hop
-from app.adapters.upstream import Upstream, build_upstream, translate, wire
-from app.adapters.upstream.sse import SSEFrames, decode_chunk
+from app.adapters.upstream import Deadlines, HttpUpstream, build_upstream
+from app.adapters.upstream.sse import SSEFrames
 from app.context import RequestContext
 from app.errors import GatewayError
+from app.ports.upstream import Upstream
 from app.services.backends import Finish, TextDelta, ToolCallDelta, Usage
+from app.services.passthrough import upstream_hop
+from app.services.upstream_payloads import decode_chunk
 from app.settings import Settings
 from domain.policy import Principal
 
@@ -87,21 +87,16 @@ def test_chunks_decode_only_what_the_gateway_reads() -> None:
     )
     with pytest.raises(msgspec.DecodeError):
         decode_chunk(b'{"choices":[{"delta":{"content":5}}]}')
-    assert translate(_raised(decode_chunk, b"{not json")).code == "upstream_bad_response"
-
-
-def _raised(fn: Callable[[bytes], Any], arg: bytes) -> BaseException:
-    try:
-        fn(arg)
-    except Exception as exc:
-        return exc
-    raise AssertionError("no error")
+    with pytest.raises(msgspec.DecodeError):
+        decode_chunk(b"{not json")
 
 
 # -- one upstream hop through the scripted upstream -----------------------------------------
 
 
 class ListRecorder:
+    request_id = "req_1"
+
     def __init__(self) -> None:
         self.events: list[Any] = []
 
@@ -170,7 +165,7 @@ async def test_scripted_tool_call_as_deltas(scripted: Upstream, stream: bool) ->
     assert Finish("tool_calls") in items
 
 
-# -- parity with the SDK: what is sent, and how failures map ---------------------------------
+# -- what is sent, and how failures map ------------------------------------------------------
 
 
 class Capture:
@@ -184,7 +179,17 @@ class Capture:
         self.requests.append(request)
         return self.reply(request)
 
-    def client(self) -> openai.AsyncOpenAI:
+    def upstream(self) -> HttpUpstream:
+        return HttpUpstream(
+            base_url=BASE,
+            api_key="sk-test-key",
+            label="http://llm.test",
+            models=("*",),
+            deadlines=Deadlines(operation_s=7.0),
+            transport=httpx2.MockTransport(self.handler),
+        )
+
+    def sdk_client(self) -> openai.AsyncOpenAI:
         transport = httpx2.MockTransport(self.handler)
         return openai.AsyncOpenAI(
             api_key="sk-test-key",
@@ -195,30 +200,38 @@ class Capture:
 
 
 def _ok(request: httpx2.Request) -> httpx2.Response:
-    return httpx2.Response(200, json={"choices": []})
+    return httpx2.Response(
+        200, headers={"content-type": "text/event-stream"}, content=b"data: [DONE]\n\n"
+    )
 
 
-async def test_the_request_sent_is_the_one_the_sdk_sends() -> None:
+async def test_the_request_sent_is_the_one_the_sdk_would_send() -> None:
+    """Same method, URL, credentials and JSON body as ``chat.completions.create``; the SDK's
+    own ``X-Stainless-*`` telemetry headers are no longer sent (we build the request)."""
     capture = Capture(_ok)
-    client = capture.client()
     extra = {"temperature": 0.5, "some_future_field": {"x": [1, None]}}
-    sdk_stream = await client.chat.completions.create(
+    sdk_stream = await capture.sdk_client().chat.completions.create(
         model="m",
         messages=MSG,  # type: ignore[arg-type]
         stream=True,
         extra_body={**extra, "stream_options": {"include_usage": True}},
     )
     await sdk_stream.close()
-    body = {"messages": MSG, "model": "m", "stream": True, **extra}
-    body["stream_options"] = {"include_usage": True}
-    response = await wire.send(client, body)
-    await response.aclose()
+    ctx, _recorder = _ctx()
+    upstream = capture.upstream()
+    with pytest.raises(GatewayError):  # no finish_reason: the answer is unfinished
+        async for _item in upstream_hop(
+            upstream, ctx, hop=1, model="m", messages=MSG, extra=extra, stream=True
+        ):
+            pass
+    await upstream.close()
     sdk, ours = capture.requests
     assert (ours.method, ours.url) == (sdk.method, sdk.url)
-    assert dict(ours.headers) == dict(sdk.headers)
+    for name in ("authorization", "content-type"):
+        assert ours.headers[name] == sdk.headers[name]
     assert ours.headers["authorization"] == "Bearer sk-test-key"
     assert msgspec.json.decode(ours.content) == msgspec.json.decode(sdk.content)
-    assert ours.extensions["timeout"] == sdk.extensions["timeout"]
+    assert ours.extensions["timeout"] == httpx2.Timeout(7.0).as_dict()
 
 
 def _sse(*frames: bytes) -> Callable[[httpx2.Request], httpx2.Response]:
@@ -251,61 +264,109 @@ def _raise(exc: Exception) -> Callable[[httpx2.Request], httpx2.Response]:
 
 JSON = {"content-type": "application/json"}
 CHUNK = b'data: {"choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":null}]}\n\n'
-FAULTS: list[tuple[str, bool, Callable[[httpx2.Request], httpx2.Response]]] = [
-    ("bad_request", False, _error(400, {"error": {"message": "bad temperature", "code": "x"}})),
-    ("rate_limited", True, _error(429, {"error": {"message": "slow down sk-abcdefgh123"}})),
-    ("unauthorized", True, _error(401, {"error": {"message": "Incorrect API key"}})),
-    ("server_error", False, _error(500, "oops")),
-    ("timeout", True, _raise(httpx2.ReadTimeout("slow"))),
-    ("refused", False, _raise(httpx2.ConnectError("refused"))),
-    ("no_response", True, _raise(httpx2.RemoteProtocolError("Server disconnected"))),
-    ("malformed_body", False, lambda _r: httpx2.Response(200, headers=JSON, content=b'{"ch')),
-    ("malformed_frame", True, _sse(CHUNK, b"data: {not json\n\n")),
-    ("error_event", True, _sse(CHUNK, b'data: {"error":{"message":"overloaded"}}\n\n')),
-    ("cut", True, lambda _r: httpx2.Response(200, stream=_Cut(CHUNK))),
+BAD = "The upstream sent a malformed response."
+# (name, stream, reply, (status, code, message), recorded upstream status). The same table as
+# the ``openai`` SDK's own parsing gave before the port replaced it.
+FAULTS: list[tuple[str, bool, Callable[[httpx2.Request], httpx2.Response], Any, int]] = [
+    (
+        "bad_request",
+        False,
+        _error(400, {"error": {"message": "bad temperature", "code": "x"}}),
+        (400, "x", "bad temperature"),
+        400,
+    ),
+    (
+        "rate_limited",
+        True,
+        _error(429, {"error": {"message": "slow down sk-abcdefgh123"}}),
+        (429, "rate_limit_exceeded", "slow down [redacted]"),
+        429,
+    ),
+    (
+        "unauthorized",
+        True,
+        _error(401, {"error": {"message": "Incorrect API key"}}),
+        (502, "upstream_status_401", "The upstream failed with status 401."),
+        401,
+    ),
+    (
+        "server_error",
+        False,
+        _error(500, "oops"),
+        (502, "upstream_status_500", "The upstream failed with status 500."),
+        500,
+    ),
+    (
+        "timeout",
+        True,
+        _raise(httpx2.ReadTimeout("slow")),
+        (504, "upstream_timeout", "The upstream did not answer in time."),
+        504,
+    ),
+    (
+        "refused",
+        False,
+        _raise(httpx2.ConnectError("refused")),
+        (502, "upstream_unavailable", "The upstream could not be reached."),
+        502,
+    ),
+    (
+        "no_response",
+        True,
+        _raise(httpx2.RemoteProtocolError("Server disconnected")),
+        (502, "upstream_unavailable", "The upstream could not be reached."),
+        502,
+    ),
+    (
+        "malformed_body",
+        False,
+        lambda _r: httpx2.Response(200, headers=JSON, content=b'{"ch'),
+        (502, "upstream_bad_response", BAD),
+        502,
+    ),
+    (
+        "malformed_frame",
+        True,
+        _sse(CHUNK, b"data: {not json\n\n"),
+        (502, "upstream_bad_response", BAD),
+        502,
+    ),
+    (
+        "error_event",
+        True,
+        _sse(CHUNK, b'data: {"error":{"message":"overloaded"}}\n\n'),
+        (502, "upstream_error", "The upstream call failed."),
+        502,
+    ),
+    (
+        "cut",
+        True,
+        lambda _r: httpx2.Response(200, stream=_Cut(CHUNK)),
+        (502, "upstream_stream_broken", "The upstream closed the stream before it finished."),
+        502,
+    ),
 ]
 
 
-async def _sdk_failure(client: openai.AsyncOpenAI, stream: bool) -> GatewayError:
-    try:
-        if stream:
-            response = await client.chat.completions.create(
-                model="m",
-                messages=MSG,  # type: ignore[arg-type]
-                stream=True,
-            )
-            async for _chunk in response:
-                pass
-        else:
-            await client.chat.completions.create(model="m", messages=MSG)  # type: ignore[arg-type]
-    except Exception as exc:
-        return translate(exc)
-    raise AssertionError("the SDK did not fail")
-
-
-async def _our_failure(client: openai.AsyncOpenAI, stream: bool) -> GatewayError:
-    upstream = Upstream(client, "test", False, ("*",))
-    hop = passthrough._Hop(upstream, "m", MSG, {}, None)
-    try:
-        async for _item in passthrough._streamed(hop) if stream else passthrough._whole(hop):
-            pass
-    except Exception as exc:
-        return translate(exc)
-    raise AssertionError("the raw path did not fail")
-
-
 @pytest.mark.parametrize("fault", FAULTS, ids=[f[0] for f in FAULTS])
-async def test_failures_map_as_they_did_through_the_sdk(
-    fault: tuple[str, bool, Callable[[httpx2.Request], httpx2.Response]],
-) -> None:
-    _name, stream, reply = fault
-    client = Capture(reply).client()
-    sdk = await _sdk_failure(client, stream)
-    ours = await _our_failure(client, stream)
-    assert (ours.status, ours.code, ours.message, ours.param) == (
-        sdk.status,
-        sdk.code,
-        sdk.message,
-        sdk.param,
+async def test_failures_map_once_to_gateway_errors_and_are_recorded(fault: Any) -> None:
+    _name, stream, reply, expected, upstream_status = fault
+    upstream = Capture(reply).upstream()
+    ctx, recorder = _ctx()
+    with pytest.raises(GatewayError) as info:
+        async for _item in upstream_hop(
+            upstream, ctx, hop=1, model="m", messages=MSG, extra={}, stream=stream
+        ):
+            pass
+    await upstream.close()
+    error = info.value
+    assert (error.status, error.code, error.message) == expected
+    assert "sk-abcdefgh" not in error.message
+    started, failed = recorder.events
+    assert started.TYPE == "upstream.call_started"
+    assert failed.TYPE == "upstream.call_failed"
+    assert (failed.error_type, failed.message, failed.status) == (
+        error.code,
+        error.message,
+        upstream_status,
     )
-    assert ours.status >= 400 and "sk-abcdefgh" not in ours.message

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +19,6 @@ from domain.upcasting import decode
 from tests.dropins.fake_chat import FakeChat
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "dropins"
-
-
-@dataclass
-class FakeUpstreamHandle:
-    client: Any
-    label: str = "http://fake.test"
-    scripted: bool = False
 
 
 @pytest.fixture
@@ -60,7 +52,7 @@ def make_discovery(
             settings=settings,
             store=store,
             registry=AgentRegistry(),
-            upstream=FakeUpstreamHandle(fake_chat.client()),
+            upstream=fake_chat.upstream(),
             tools=ToolManager(),
         )
 

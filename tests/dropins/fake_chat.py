@@ -1,4 +1,4 @@
-"""A scripted Chat Completions server as an httpx transport, for unit tests of the SDK adapter.
+"""A scripted Chat Completions server as an httpx2 transport, for unit tests of the SDK adapter.
 
 Each upstream call pops the next reply: text, or tool calls. Streams SSE when asked to, and
 records every request body so tests can assert what reached the upstream.
@@ -10,8 +10,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 from openai import AsyncOpenAI
+
+from app.adapters.upstream import Deadlines, HttpUpstream
 
 
 @dataclass
@@ -31,6 +33,17 @@ class FakeChat:
         http = httpx.AsyncClient(transport=transport)
         return AsyncOpenAI(
             api_key="test", base_url="http://fake.test/v1", http_client=http, max_retries=0
+        )
+
+    def upstream(self) -> HttpUpstream:
+        """The gateway's upstream port on this fake (what drop-ins run on)."""
+        return HttpUpstream(
+            base_url="http://fake.test/v1",
+            api_key="test",
+            label="http://fake.test",
+            models=("*",),
+            deadlines=Deadlines(),
+            transport=httpx.MockTransport(self._handle),
         )
 
     def _handle(self, request: httpx.Request) -> httpx.Response:

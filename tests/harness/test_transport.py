@@ -8,15 +8,16 @@ import ssl
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import httpx2
 import pytest
 import uvloop
 
-from app.adapters.upstream import build_upstream, wire
-from app.adapters.upstream.errors import translate
+from app.adapters.upstream import HttpUpstream, build_upstream
+from app.adapters.upstream.errors import transport_error
 from app.adapters.upstream.transport import FastHTTPTransport
+from app.ports.upstream import UpstreamCall
+from app.services.upstream_payloads import decode_chunk, decode_completion
 from app.settings import Settings
 from tests.support.fake_upstream import FakeUpstream
 
@@ -281,9 +282,10 @@ async def test_body_cut_short_is_remote_protocol_error(
     async with RawServer(handler) as server:
         with pytest.raises(httpx2.RemoteProtocolError) as caught:
             await client.get(server.url)
-    # errors.translate relies on httpcore's wording to call it a broken stream.
+    # The same wording as httpcore's; the gateway maps it by type and by whether the answer
+    # had begun, never by this text.
     assert "message body" in str(caught.value)
-    assert translate(caught.value).code == "upstream_stream_broken"
+    assert transport_error(caught.value, begun=True).code == "upstream_stream_broken"
 
 
 async def test_malformed_status_line_is_remote_protocol_error(client: httpx2.AsyncClient) -> None:
@@ -297,50 +299,58 @@ async def test_malformed_status_line_is_remote_protocol_error(client: httpx2.Asy
             await client.get(server.url)
 
 
-def _real(fake: FakeUpstream, *, httpcore: bool = False) -> Any:
+def _real(fake: FakeUpstream, *, transport: str = "fast") -> HttpUpstream:
     settings = Settings(
-        upstream_api_key="sk-test", upstream_base_url=fake.base_url, upstream_models=("*",)
+        upstream_api_key="sk-test",
+        upstream_base_url=fake.base_url,
+        upstream_models=("*",),
+        upstream_transport=transport,  # type: ignore[arg-type]
     )
-    return build_upstream(settings, httpcore=httpcore)
+    return build_upstream(settings)
 
 
-@pytest.mark.parametrize("httpcore", [False, True])
-async def test_sdk_calls_through_build_upstream(
-    fake_upstream: FakeUpstream, httpcore: bool
+def _call(text: str, *, stream: bool) -> UpstreamCall:
+    body = {"model": "m", "messages": [{"role": "user", "content": text}], "stream": stream}
+    return UpstreamCall(body=body)
+
+
+def _text(data: bytes) -> str:
+    chunk = decode_chunk(data)
+    delta = chunk.choices[0].delta if chunk.choices else None
+    return (delta.content if delta is not None else None) or ""
+
+
+async def _whole(up: HttpUpstream, text: str) -> str:
+    (body,) = [data async for data in up.send(_call(text, stream=False))]
+    choices = decode_completion(body).choices or []
+    message = choices[0].message if choices else None
+    return (message.content if message is not None else None) or ""
+
+
+@pytest.mark.parametrize("transport", ["fast", "httpx"])
+async def test_port_calls_through_build_upstream(
+    fake_upstream: FakeUpstream, transport: str
 ) -> None:
-    up = _real(fake_upstream, httpcore=httpcore)
+    up = _real(fake_upstream, transport=transport)
     try:
         fake_upstream.text("one two three four", chunks=4)
-        stream = await up.client.chat.completions.create(
-            model="m", messages=[{"role": "user", "content": "hi"}], stream=True
-        )
-        texts = [c.choices[0].delta.content or "" async for c in stream if c.choices]
+        texts = [_text(data) async for data in up.send(_call("hi", stream=True))]
         assert "".join(texts) == "one two three four"
         fake_upstream.default = fake_upstream.default.text_of("whole answer")
-        answers = await asyncio.gather(
-            *(
-                up.client.chat.completions.create(
-                    model="m", messages=[{"role": "user", "content": f"hi {i}"}]
-                )
-                for i in range(8)
-            )
-        )
-        assert [a.choices[0].message.content for a in answers] == ["whole answer"] * 8
+        answers = await asyncio.gather(*(_whole(up, f"hi {i}") for i in range(8)))
+        assert answers == ["whole answer"] * 8
         assert len(fake_upstream.requests) == 9
     finally:
         await up.close()
 
 
-async def test_wire_send_streams_sse_from_the_fake(fake_upstream: FakeUpstream) -> None:
+async def test_port_streams_sse_from_the_fake(fake_upstream: FakeUpstream) -> None:
     up = _real(fake_upstream)
     try:
         fake_upstream.text("a b c", chunks=3)
-        body = {"model": "m", "messages": [{"role": "user", "content": "x"}], "stream": True}
-        response = await wire.send(up.client, body)
-        raw = b"".join([piece async for piece in response.aiter_bytes()])
-        await response.aclose()
-        # role chunk, three deltas, the finish chunk, [DONE]
-        assert raw.count(b"data: ") == 6 and raw.endswith(b"data: [DONE]\n\n")
+        events = [data async for data in up.send(_call("x", stream=True))]
+        # role chunk, three deltas, the finish chunk; [DONE] ends the stream, not passed on
+        assert len(events) == 5 and all(e.startswith(b"{") for e in events)
     finally:
         await up.close()
 

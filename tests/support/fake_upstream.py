@@ -24,6 +24,7 @@ deltas, a ``finish_reason`` chunk, a usage chunk when ``stream_options.include_u
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -37,7 +38,8 @@ from tests.support.threaded import ThreadedUvicorn
 
 @dataclass
 class Reply:
-    """One scripted answer. ``kind``: text, tool_calls, error, cut, malformed, hang."""
+    """One scripted answer. ``kind``: text, tool_calls, error, cut, malformed, hang, trickle,
+    keepalive, steady."""
 
     kind: str = "text"
     text: str = "Hello from the fake upstream."
@@ -130,6 +132,13 @@ class FakeUpstream:
 
     def hang(self) -> None:
         self.push(Reply("hang"))
+
+    def trickle(self, kind: str = "trickle", every: float = 0.02) -> None:
+        """Answer 200 at once, then until the client leaves send, every ``every`` seconds:
+        ``trickle``, one more byte of an event (or JSON body) that never ends; ``keepalive``,
+        an SSE comment; ``steady``, a complete content chunk (never a finish)."""
+        assert kind in ("trickle", "keepalive", "steady")
+        self.push(Reply(kind, delay=every))
 
     # -- observing -----------------------------------------------------------------------
     def wait_requests(self, n: int, timeout: float = 10.0) -> list[RecordedRequest]:
@@ -235,6 +244,9 @@ class FakeUpstream:
             released.cancel()
             client_gone.cancel()
             return False
+        if reply.kind in ("trickle", "keepalive", "steady"):
+            await self._drip(req, reply, stream, send, gone)
+            return False
         if not stream:
             payload = json.dumps(self._completion(req, reply)).encode()
             if reply.kind == "cut":
@@ -268,6 +280,23 @@ class FakeUpstream:
                 await asyncio.sleep(reply.delay)  # the scripted per-chunk pacing
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return True
+
+    async def _drip(
+        self, req: dict[str, Any], reply: Reply, stream: bool, send: Any, gone: asyncio.Event
+    ) -> None:
+        await self._start(send, 200, "text/event-stream" if stream else "application/json")
+        content = self._frames(req, Reply.text_of("x", chunks=1))[1]
+        pieces = {"keepalive": b": keep-alive\n\n", "steady": content}
+        first = b'data: {"choices": [' if stream else b'{"choices": ['
+        sent = 0
+        while not gone.is_set():
+            piece = pieces.get(reply.kind) if stream else None
+            if piece is None:
+                piece = first if sent == 0 else b" "
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+            sent += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(gone.wait(), reply.delay)
 
     # -- OpenAI wire shapes --------------------------------------------------------------
     @staticmethod

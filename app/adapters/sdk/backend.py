@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from typing import Any, Protocol
+from typing import Any
 
 from agents.agent import Agent
 from agents.run import RunConfig, Runner
@@ -22,14 +22,8 @@ from app.adapters.sdk.provider import GatewayModelProvider, RunTelemetry
 from app.adapters.sdk.runner_hook import DONE, WorkflowRun, current_workflow, stop_run
 from app.adapters.sdk.stream import DeltaTranslator
 from app.context import RequestContext, current_request
+from app.ports.upstream import Upstream
 from app.services.backends import ChatRequest, Delta, Finish, TextDelta, Usage
-
-
-class UpstreamLike(Protocol):
-    """What a backend needs of ``app.adapters.upstream.Upstream``: its client and label."""
-
-    client: Any
-    label: str
 
 
 class _DefaultWorkflowInput(BaseModel):
@@ -42,14 +36,14 @@ def _enter(ctx: RequestContext) -> None:
         current_request.set(ctx)
 
 
-def _telemetry(upstream: UpstreamLike, request: ChatRequest, ctx: RequestContext) -> RunTelemetry:
+def _telemetry(upstream: Upstream, request: ChatRequest, ctx: RequestContext) -> RunTelemetry:
     return RunTelemetry(ctx.recorder, upstream.label, max_tokens=request.max_tokens)
 
 
 class SdkBackend:
     """Runs one entry ``Agent`` with the chat history as input."""
 
-    def __init__(self, name: str, agent: Agent[Any], upstream: UpstreamLike, max_turns: int):
+    def __init__(self, name: str, agent: Agent[Any], upstream: Upstream, max_turns: int):
         self.name = name
         self.agent = agent
         self.upstream = upstream
@@ -62,7 +56,7 @@ class SdkBackend:
         _enter(ctx)
         telemetry = _telemetry(self.upstream, request, ctx)
         config = RunConfig(
-            model_provider=GatewayModelProvider(self.upstream.client, telemetry),
+            model_provider=GatewayModelProvider(self.upstream, telemetry),
             tracing_disabled=True,
         )
         result = Runner.run_streamed(
@@ -102,7 +96,7 @@ class WorkflowBackend:
         name: str,
         run_workflow: Callable[[Any], Any],
         input_type: type[Any] | None,
-        upstream: UpstreamLike,
+        upstream: Upstream,
         max_turns: int,
     ):
         self.name = name
@@ -121,7 +115,7 @@ class WorkflowBackend:
         text = last_user_text(request.messages)
         _enter(ctx)
         telemetry = _telemetry(self.upstream, request, ctx)
-        provider = GatewayModelProvider(self.upstream.client, telemetry)
+        provider = GatewayModelProvider(self.upstream, telemetry)
         wf = WorkflowRun(provider, self.max_turns, translator=DeltaTranslator(ctx=ctx))
         token = current_workflow.set(wf)
         try:  # the task copies the context now: the runner hook sees ``wf`` only there

@@ -2,12 +2,11 @@
 
 Guardrail tripwires are the caller's input or the agent's policy (400/403), running out of
 turns is 422, a model that misbehaves or an agent that crashes is the gateway's upstream
-failing (502), timeouts 504; upstream HTTP errors keep the translation of the upstream adapter.
+failing (502), timeouts 504; upstream failures arrive already translated by the upstream port.
 """
 
 from __future__ import annotations
 
-import openai
 from agents.exceptions import (
     AgentsException,
     InputGuardrailTripwireTriggered,
@@ -22,7 +21,6 @@ from agents.exceptions import (
     UserError,
 )
 
-from app.adapters.upstream import translate
 from app.errors import (
     BadRequest,
     Forbidden,
@@ -72,8 +70,6 @@ def to_gateway_error(exc: BaseException, agent: str) -> GatewayError:
         return UpstreamError(
             f"The model misbehaved while running agent '{agent}': {exc}", code="model_behavior"
         )
-    if isinstance(exc, openai.OpenAIError):
-        return translate(exc)
     if isinstance(exc, UserError):
         return UpstreamError(f"Agent '{agent}' is misconfigured: {exc}", code="agent_error")
     # A drop-in's own bug: say which agent and what kind, never a trace.

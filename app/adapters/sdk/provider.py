@@ -1,8 +1,9 @@
-"""A per-request ``ModelProvider`` bound to the gateway's upstream, recording every model call.
+"""A per-request ``ModelProvider`` bound to the gateway's upstream port.
 
-No SDK globals: each request builds its own provider around the shared upstream client, so
-concurrent requests never see each other's settings. Every model call (a "hop") is logged as
-``upstream.call_started`` then ``upstream.call_completed`` or ``upstream.call_failed``.
+No SDK globals: each request builds its own provider, whose ``AsyncOpenAI`` client talks to
+the upstream port through ``PortTransport``, so concurrent requests never see each other's
+settings and every model call (a "hop") is recorded by ``upstream_calls.recorded_call``, the
+same code that records passthrough and declarative hops.
 
 Sanitising rule: when the upstream is not OpenAI's own API (its label does not start with
 ``https://api.openai.com``), settings only OpenAI accepts (``store``, ``reasoning``/
@@ -13,11 +14,11 @@ are dropped, since Agent Builder exports hard-code them and other upstreams reje
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx2
 from agents.items import ModelResponse, TResponseStreamEvent
 from agents.model_settings import ModelSettings
 from agents.models.default_models import get_default_model
@@ -25,10 +26,10 @@ from agents.models.interface import Model, ModelProvider
 from agents.models.openai_chatcompletions import OpenAIChatCompletionsModel
 from openai import AsyncOpenAI
 
-from app.adapters.upstream import translate
-from app.errors import GatewayError
+from app.adapters.sdk.port_transport import PortTransport
+from app.ports.upstream import Upstream, UpstreamCall
 from app.services.recorder import RequestRecorder
-from domain.events import UpstreamCallCompleted, UpstreamCallFailed, UpstreamCallStarted
+from app.services.upstream_calls import CallTally
 
 OPENAI_LABEL_PREFIX = "https://api.openai.com"
 
@@ -75,72 +76,19 @@ class RunTelemetry:
         self.hops += 1
         return self.hops
 
-
-def _us(start: float) -> int:
-    return int((time.perf_counter() - start) * 1_000_000)
-
-
-def _finish_reason(output: list[Any]) -> str:
-    return (
-        "tool_calls" if any(getattr(o, "type", "") == "function_call" for o in output) else "stop"
-    )
+    def done(self, call: UpstreamCall, tally: CallTally) -> None:
+        """A model call ended well: count its tokens toward the request's usage."""
+        self.models.append(call.model)
+        self.prompt_tokens += tally.prompt_tokens
+        self.completion_tokens += tally.completion_tokens
 
 
 class GatewayModel(OpenAIChatCompletionsModel):
-    """``OpenAIChatCompletionsModel`` on the gateway's upstream, logging each call as a hop."""
+    """``OpenAIChatCompletionsModel`` with the gateway's settings rules applied to each call."""
 
     def __init__(self, model: str, client: AsyncOpenAI, telemetry: RunTelemetry) -> None:
         super().__init__(model=model, openai_client=client)
         self.telemetry = telemetry
-
-    async def _started(self, stream: bool) -> int:
-        t = self.telemetry
-        hop = t.next_hop()
-        t.models.append(str(self.model))
-        await t.recorder.record(
-            UpstreamCallStarted(
-                request_id=t.recorder.request_id,
-                hop=hop,
-                model=str(self.model),
-                stream=stream,
-                upstream=t.label,
-            )
-        )
-        return hop
-
-    async def _completed(
-        self, hop: int, start: float, usage: Any, output: list[Any], ttft: int
-    ) -> None:
-        t = self.telemetry
-        prompt = int(getattr(usage, "input_tokens", 0) or 0)
-        completion = int(getattr(usage, "output_tokens", 0) or 0)
-        t.prompt_tokens += prompt
-        t.completion_tokens += completion
-        await t.recorder.record(
-            UpstreamCallCompleted(
-                request_id=t.recorder.request_id,
-                hop=hop,
-                duration_us=_us(start),
-                finish_reason=_finish_reason(output),
-                prompt_tokens=prompt,
-                completion_tokens=completion,
-                ttft_us=ttft,
-            )
-        )
-
-    async def _failed(self, hop: int, start: float, exc: BaseException) -> GatewayError:
-        error = translate(exc)
-        await self.telemetry.recorder.record(
-            UpstreamCallFailed(
-                request_id=self.telemetry.recorder.request_id,
-                hop=hop,
-                duration_us=_us(start),
-                error_type=type(exc).__name__,
-                message=error.message,
-                status=error.status,
-            )
-        )
-        return error
 
     def _settings(self, settings: ModelSettings) -> ModelSettings:
         t = self.telemetry
@@ -154,16 +102,9 @@ class GatewayModel(OpenAIChatCompletionsModel):
         *args: Any,
         **kwargs: Any,
     ) -> ModelResponse:
-        hop = await self._started(stream=False)
-        start = time.perf_counter()
-        try:
-            response = await super().get_response(
-                system_instructions, input, self._settings(model_settings), *args, **kwargs
-            )
-        except Exception as exc:
-            raise await self._failed(hop, start, exc) from exc
-        await self._completed(hop, start, response.usage, list(response.output), 0)
-        return response
+        return await super().get_response(
+            system_instructions, input, self._settings(model_settings), *args, **kwargs
+        )
 
     async def stream_response(
         self,
@@ -173,32 +114,29 @@ class GatewayModel(OpenAIChatCompletionsModel):
         *args: Any,
         **kwargs: Any,
     ) -> AsyncIterator[TResponseStreamEvent]:
-        hop = await self._started(stream=True)
-        start = time.perf_counter()
-        ttft = 0
         events = super().stream_response(
             system_instructions, input, self._settings(model_settings), *args, **kwargs
         )
-        try:
-            async for event in events:
-                if not ttft and event.type.endswith(".delta"):
-                    ttft = _us(start)
-                if event.type == "response.completed":
-                    response = event.response
-                    await self._completed(hop, start, response.usage, list(response.output), ttft)
-                yield event
-        except GatewayError:
-            raise
-        except Exception as exc:
-            raise await self._failed(hop, start, exc) from exc
+        async for event in events:
+            yield event
+
+
+# Never dialled: ``PortTransport`` answers every request in process.
+_IN_PROCESS_URL = "http://upstream.invalid/v1"
 
 
 class GatewayModelProvider(ModelProvider):
-    """Resolves every model name of one request to a ``GatewayModel`` on the upstream."""
+    """Resolves every model name of one request to a ``GatewayModel`` on the upstream port."""
 
-    def __init__(self, client: AsyncOpenAI, telemetry: RunTelemetry) -> None:
-        self.client = client
+    def __init__(self, upstream: Upstream, telemetry: RunTelemetry) -> None:
         self.telemetry = telemetry
+        transport = PortTransport(upstream, telemetry.recorder, telemetry.next_hop, telemetry.done)
+        self.client = AsyncOpenAI(
+            api_key="ledgergate",
+            base_url=_IN_PROCESS_URL,
+            max_retries=0,
+            http_client=httpx2.AsyncClient(transport=transport, trust_env=False),
+        )
 
     def get_model(self, model_name: str | None) -> Model:
         return GatewayModel(model_name or get_default_model(), self.client, self.telemetry)

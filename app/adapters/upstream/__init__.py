@@ -1,39 +1,22 @@
-"""The upstream Chat Completions client: a real ``AsyncOpenAI`` or the offline scripted one."""
+"""The upstream adapter: ``HttpUpstream`` on a real API, or on the offline scripted transport."""
 
 from __future__ import annotations
 
-import fnmatch
-from dataclasses import dataclass
+import logging
+import urllib.request
 from urllib.parse import urlsplit
 
 import httpx2
-import openai
 
-from app.adapters.upstream.errors import translate
+from app.adapters.upstream.http import Deadlines, HttpUpstream
 from app.adapters.upstream.scripted import ScriptedTransport
-from app.adapters.upstream.transport import FastHTTPTransport
 from app.settings import Settings
 
-__all__ = ("ScriptedTransport", "Upstream", "build_upstream", "translate")
+__all__ = ("Deadlines", "HttpUpstream", "ScriptedTransport", "build_upstream", "proxied")
 
 SCRIPTED_BASE_URL = "http://scripted.invalid/v1"
 
-
-@dataclass(slots=True)
-class Upstream:
-    """The one upstream client a process shares, with what the log may say about it."""
-
-    client: openai.AsyncOpenAI
-    label: str
-    scripted: bool
-    models: tuple[str, ...]
-
-    def allows_model(self, model: str) -> bool:
-        """Whether ``model`` may be called directly (passthrough), by the configured globs."""
-        return any(fnmatch.fnmatchcase(model, glob) for glob in self.models)
-
-    async def close(self) -> None:
-        await self.client.close()
+log = logging.getLogger(__name__)
 
 
 def _label(base_url: str) -> str:
@@ -46,35 +29,55 @@ def _label(base_url: str) -> str:
     return f"{parts.scheme or 'https'}://{host}{port}"
 
 
-def build_upstream(settings: Settings, *, httpcore: bool = False) -> Upstream:
-    """The scripted upstream when no key is configured, else a pooled real client.
+def proxied(base_url: str) -> bool:
+    """Whether the environment (``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY`` less ``NO_PROXY``)
+    sends requests to ``base_url`` through a proxy."""
+    parts = urlsplit(base_url)
+    proxies = urllib.request.getproxies_environment()
+    if not (proxies.get(parts.scheme) or proxies.get("all")):
+        return False
+    return not urllib.request.proxy_bypass(parts.hostname or "")
 
-    ``httpcore``: the stock httpx2 transport instead of ``FastHTTPTransport`` (tests, bench).
-    """
-    if settings.scripted_upstream:
-        client = openai.AsyncOpenAI(
-            api_key="scripted",
-            base_url=SCRIPTED_BASE_URL,
-            max_retries=0,
-            http_client=httpx2.AsyncClient(transport=ScriptedTransport()),
+
+def _transport(settings: Settings) -> httpx2.AsyncBaseTransport | None:
+    """``None`` (httpx2's stock transport, proxies honoured) unless the fast one is asked for
+    and no proxy applies to the upstream."""
+    if settings.upstream_transport != "fast":
+        return None
+    if proxied(settings.upstream_base_url):
+        log.info("upstream_transport=fast ignored: the upstream is reached through a proxy")
+        return None
+    from app.adapters.upstream.transport import FastHTTPTransport
+
+    return FastHTTPTransport(
+        limits=httpx2.Limits(
+            max_connections=512, max_keepalive_connections=128, keepalive_expiry=30.0
         )
-        return Upstream(client, "scripted", True, settings.upstream_models)
-    timeout = httpx2.Timeout(
-        settings.upstream_timeout_s, connect=min(10.0, settings.upstream_timeout_s)
     )
-    # Many concurrent long-lived streams: a roomy pool, keep-alive so calls reuse connections.
-    limits = httpx2.Limits(
-        max_connections=512, max_keepalive_connections=128, keepalive_expiry=30.0
+
+
+def build_upstream(settings: Settings) -> HttpUpstream:
+    """The scripted upstream when no key is configured, else the configured API over HTTP."""
+    deadlines = Deadlines(
+        operation_s=settings.upstream_timeout_s,
+        idle_s=settings.upstream_idle_timeout_s,
+        total_s=settings.upstream_total_timeout_s,
     )
-    transport = None if httpcore else FastHTTPTransport(limits=limits)
-    http_client = openai.DefaultAsyncHttpxClient(
-        limits=limits, timeout=timeout, transport=transport
-    )
-    client = openai.AsyncOpenAI(
-        api_key=settings.upstream_api_key,
+    if settings.scripted_upstream or settings.upstream_api_key is None:
+        return HttpUpstream(
+            base_url=SCRIPTED_BASE_URL,
+            api_key="scripted",
+            label="scripted",
+            models=settings.upstream_models,
+            deadlines=deadlines,
+            transport=ScriptedTransport(),
+            scripted=True,
+        )
+    return HttpUpstream(
         base_url=settings.upstream_base_url,
-        timeout=timeout,
-        max_retries=0,
-        http_client=http_client,
+        api_key=settings.upstream_api_key,
+        label=_label(settings.upstream_base_url),
+        models=settings.upstream_models,
+        deadlines=deadlines,
+        transport=_transport(settings),
     )
-    return Upstream(client, _label(settings.upstream_base_url), False, settings.upstream_models)

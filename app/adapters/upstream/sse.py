@@ -1,88 +1,11 @@
-"""Chat Completions answers off the wire: SSE frames and minimal msgspec Structs for the hot path.
+"""A small SSE parser: splits a byte stream into events and returns each event's ``data``.
 
-Only the fields the gateway reads are declared; msgspec skips the rest without building them.
-A field of the wrong type raises ``msgspec.ValidationError`` (a ``msgspec.DecodeError``), which
-``translate`` turns into ``upstream_bad_response``.
+Ours rather than httpx2's ``EventSource`` because it works on bytes (no text decoding per line)
+and keeps a split ``\r\n`` straight across network reads; it is the hot path of every
+streamed answer.
 """
 
 from __future__ import annotations
-
-from typing import Any
-
-import msgspec
-
-
-class FunctionPart(msgspec.Struct):
-    name: str | None = None
-    arguments: str | None = None
-
-
-class ToolCallPart(msgspec.Struct):
-    """A streamed tool-call fragment (``index`` says which call it continues)."""
-
-    index: int = 0
-    id: str | None = None
-    function: FunctionPart | None = None
-
-
-class ChunkDelta(msgspec.Struct):
-    content: str | None = None
-    tool_calls: list[ToolCallPart] | None = None
-
-
-class ChunkChoice(msgspec.Struct):
-    index: int = 0
-    delta: ChunkDelta | None = None
-    finish_reason: str | None = None
-
-
-class UsagePart(msgspec.Struct):
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-
-
-class Chunk(msgspec.Struct):
-    """One ``chat.completion.chunk``; ``error`` is set when the upstream reports one mid-stream."""
-
-    choices: list[ChunkChoice] | None = None
-    usage: UsagePart | None = None
-    error: Any = None
-
-
-class MessageToolCall(msgspec.Struct):
-    id: str | None = None
-    function: FunctionPart | None = None
-
-
-class Message(msgspec.Struct):
-    content: str | None = None
-    tool_calls: list[MessageToolCall] | None = None
-
-
-class CompletionChoice(msgspec.Struct):
-    message: Message | None = None
-    finish_reason: str | None = None
-
-
-class Completion(msgspec.Struct):
-    """A non-streamed ``chat.completion``."""
-
-    choices: list[CompletionChoice] | None = None
-    usage: UsagePart | None = None
-
-
-_chunk = msgspec.json.Decoder(Chunk)
-_completion = msgspec.json.Decoder(Completion)
-
-
-def decode_chunk(data: bytes) -> Chunk:
-    """One SSE ``data`` payload as a ``Chunk`` (raises ``msgspec.DecodeError`` on bad JSON)."""
-    return _chunk.decode(data)
-
-
-def decode_completion(body: bytes) -> Completion:
-    """A non-streamed answer body as a ``Completion``."""
-    return _completion.decode(body)
 
 
 class SSEFrames:
