@@ -1,14 +1,11 @@
 """``python -m app``: the same as the ``ledgergate`` console script.
 
-``python -m`` puts the working directory first on ``sys.path``; if it holds a package named
-``agents``, that would shadow the Agents SDK. Import the real SDK first, with such entries
-hidden, so every later ``import agents`` (drop-ins included) gets the SDK.
+``python -m`` puts the working directory first on ``sys.path``; a package named ``agents``
+there would shadow the Agents SDK. ``app.adapters.sdk`` imports the real SDK (with such entries
+hidden) before any drop-in code runs, the first time a drop-in needs it
+(see ``app.adapters.sdk.sdkimport``); a passthrough-only gateway never imports it.
 """
 
-from app.adapters.sdk.sdkimport import import_sdk
-
-import_sdk()
-
-from app.cli import main  # noqa: E402  (after the SDK is pinned in sys.modules)
+from app.cli import main
 
 raise SystemExit(main())

@@ -12,10 +12,11 @@ from functools import partial
 
 from litestar import Litestar
 
-# First among our imports: makes ``agents`` mean the installed SDK (see app.adapters.sdk).
-from app.adapters.discovery.scanner import Discovery, ScanReport  # isort: skip
-from app.adapters.discovery.watcher import start_watcher  # isort: skip
 from app.adapters.audit_key import load_or_create
+
+# The Agents SDK is imported by discovery only when a drop-in or tool module needs it.
+from app.adapters.discovery.scanner import Discovery, ScanReport
+from app.adapters.discovery.watcher import start_watcher
 from app.adapters.eventstore import open_event_store
 from app.adapters.eventstore.export import verify
 from app.adapters.upstream import build_upstream

@@ -18,10 +18,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+# First: makes ``agents`` mean the installed SDK, whatever sits on sys.path (app.adapters.sdk).
+import app.adapters.sdk  # noqa: F401  # isort: skip
+
 import msgspec
 from agents.function_schema import FuncSchema, function_schema
 from pydantic import ValidationError
 
+from app.adapters.discovery.files import module_files
 from app.dropin import gateway_tool_mark
 from app.services.tools import ToolArgumentsError, ToolSpec
 
@@ -43,23 +47,6 @@ class _ModuleError(Exception):
     def __init__(self, error_type: str, message: str, remediation: str) -> None:
         super().__init__(message)
         self.error_type, self.message, self.remediation = error_type, message, remediation
-
-
-def module_files(dirs: Sequence[str]) -> list[tuple[str, Path]]:
-    """(name, entry file) of every tool module under ``dirs``, in a stable order."""
-    found: list[tuple[str, Path]] = []
-    for root in dirs:
-        base = Path(root)
-        if not base.is_dir():
-            continue
-        for entry in sorted(base.iterdir()):
-            if entry.name.startswith(("_", ".")):
-                continue
-            if entry.is_file() and entry.suffix == ".py":
-                found.append((entry.stem, entry))
-            elif entry.is_dir() and (entry / "__init__.py").is_file():
-                found.append((entry.name, entry / "__init__.py"))
-    return found
 
 
 def _digest(path: Path) -> str:

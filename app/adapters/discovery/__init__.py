@@ -1,6 +1,6 @@
-"""Drop-in discovery: find drop-ins, load them by file path, keep the agent registry current."""
+"""Drop-in discovery: find drop-ins, load them by file path, keep the agent registry current.
 
-from __future__ import annotations
-
-# Before any submodule imports ``agents``: make sure that name means the installed SDK.
-import app.adapters.sdk  # noqa: F401
+The submodules that import the Agents SDK (``loader``, and ``toolmodules`` beside it) are
+imported only once a Python drop-in or a tool module is found; they import ``app.adapters.sdk``
+first, which makes sure ``agents`` means the installed SDK.
+"""

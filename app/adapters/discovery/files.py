@@ -1,8 +1,10 @@
-"""Where drop-ins live: ``<root>/<name>/agent.py`` or ``agent.toml``, or ``<root>/<name>.py``."""
+"""Where drop-ins live: ``<root>/<name>/agent.py`` or ``agent.toml``, or ``<root>/<name>.py``;
+and gateway tool modules: ``<root>/<name>.py`` or ``<root>/<name>/__init__.py``."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,3 +75,20 @@ def find_dropins(
             (duplicates if source.name in names else found).append(source)
             names.add(source.name)
     return found, duplicates
+
+
+def module_files(dirs: Sequence[str]) -> list[tuple[str, Path]]:
+    """(name, entry file) of every tool module under ``dirs``, in a stable order."""
+    found: list[tuple[str, Path]] = []
+    for root in dirs:
+        base = Path(root)
+        if not base.is_dir():
+            continue
+        for entry in sorted(base.iterdir()):
+            if entry.name.startswith(("_", ".")):
+                continue
+            if entry.is_file() and entry.suffix == ".py":
+                found.append((entry.stem, entry))
+            elif entry.is_dir() and (entry / "__init__.py").is_file():
+                found.append((entry.name, entry / "__init__.py"))
+    return found

@@ -20,6 +20,9 @@ import types
 from dataclasses import dataclass, field
 from typing import Any
 
+# First: makes ``agents`` mean the installed SDK, whatever sits on sys.path (app.adapters.sdk).
+import app.adapters.sdk  # noqa: F401  # isort: skip
+
 import openai
 from agents.agent import Agent
 

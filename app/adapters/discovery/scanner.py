@@ -13,14 +13,10 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.adapters.declarative import load_declarative
-from app.adapters.discovery.files import DropinSource, find_dropins
-from app.adapters.discovery.loader import Entry, LoadedModule, forget, load_python
-from app.adapters.sdk.backend import SdkBackend, WorkflowBackend
-from app.adapters.sdk.runner_hook import install_runner_hook
-from app.adapters.toolmodules import load_tool_modules
+from app.adapters.discovery.files import DropinSource, find_dropins, module_files
 from app.ids import uuid7
 from app.services.agents import AgentEntry, AgentRegistry, DropinError
 from app.services.backends import ChatBackend
@@ -34,6 +30,9 @@ from domain.events import (
     ScanStarted,
 )
 from domain.ports import EventStore, NewEvent
+
+if TYPE_CHECKING:  # the Agents SDK is imported only once a drop-in or tool module needs it
+    from app.adapters.discovery.loader import Entry, LoadedModule
 
 STREAM = "discovery"
 
@@ -78,7 +77,6 @@ class Discovery:
         self._served: dict[str, _Served] = {}
         self._tool_modules: set[str] = set()
         self._lock = asyncio.Lock()
-        install_runner_hook()
 
     async def scan(self, reason: str) -> ScanReport:
         """Scan every root once (``reason``: startup, admin, cli, watch)."""
@@ -125,7 +123,12 @@ class Discovery:
 
     async def _scan_tool_modules(self, report: ScanReport) -> None:
         dirs = list(self.settings.tools_dirs)
-        loaded, failed = await asyncio.to_thread(load_tool_modules, dirs)
+        loaded: list[Any] = []
+        failed: list[Any] = []
+        if module_files(dirs):  # tool schemas come from the Agents SDK: import it only now
+            from app.adapters.toolmodules import load_tool_modules
+
+            loaded, failed = await asyncio.to_thread(load_tool_modules, dirs)
         self.tools.replace(loaded)
         self.tools.failed_modules = failed
         by_path: dict[str, list[str]] = defaultdict(list)
@@ -175,7 +178,7 @@ class Discovery:
         self.registry.put(new.entry)  # swapped whole: running requests keep the old entry
         self._served[source.name] = new
         if served is not None and served.module is not None:
-            forget(served.module.private_name)
+            _forget(served.module)
         await self._loaded(report, new, reloaded=served is not None)
 
     async def _load(self, source: DropinSource, digest: str) -> _Served:
@@ -188,6 +191,11 @@ class Discovery:
                 settings=self.settings,
             )
             return _Served(entry, "agent.toml", None)
+        # A Python drop-in needs the Agents SDK: imported here, the first time one is found.
+        from app.adapters.discovery.loader import load_python
+        from app.adapters.sdk.runner_hook import install_runner_hook
+
+        install_runner_hook()
         module, found = await asyncio.to_thread(load_python, source)
         entry = AgentEntry(
             name=source.name,
@@ -201,6 +209,8 @@ class Discovery:
         return _Served(entry, found.entrypoint, module)
 
     def _backend(self, name: str, found: Entry) -> ChatBackend:
+        from app.adapters.sdk.backend import SdkBackend, WorkflowBackend
+
         max_turns = self.settings.max_turns
         if found.kind == "agent_builder":
             return WorkflowBackend(
@@ -246,9 +256,15 @@ class Discovery:
         if current is served.entry:
             self.registry.remove(name)
         if served.module is not None:
-            forget(served.module.private_name)
+            _forget(served.module)
         event = AgentUnloaded(
             scan_id=report.scan_id, name=name, path=served.entry.path, reason=reason
         )
         report.unloaded.append(event)
         await self._record(event)
+
+
+def _forget(module: LoadedModule) -> None:
+    from app.adapters.discovery.loader import forget
+
+    forget(module.private_name)
