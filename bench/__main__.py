@@ -1,4 +1,4 @@
-"""``python -m bench [overhead|eventlog] [args]``: the overhead benchmark unless told otherwise."""
+"""``python -m bench [overhead|ab|eventlog] [args]``: the overhead benchmark unless told so."""
 
 from __future__ import annotations
 
@@ -14,6 +14,10 @@ def main() -> int:
         sys.argv = [sys.argv[0], *argv[1:]]
         asyncio.run(eventlog.main())
         return 0
+    if argv[:1] == ["ab"]:
+        from bench import ab
+
+        return ab.main(argv[1:])
     if argv[:1] == ["overhead"]:
         argv = argv[1:]
     from bench import overhead

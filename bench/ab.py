@@ -1,0 +1,192 @@
+"""Side-by-side gateway benchmark: this tree against another commit, in one run, interleaved.
+
+Run: ``python -m bench ab [--baseline HEAD~1] [--rounds 3] [--variant NAME=KEY=VALUE]``, e.g.
+``--variant fast=LEDGERGATE_UPSTREAM_TRANSPORT=fast``.
+One fake upstream; one gateway per variant (this tree; the baseline commit checked out into a
+temporary git worktree and run with the same venv; optional extra variants of this tree with
+extra settings), all started before measuring. Each round measures every cell for every
+variant back to back, in a rotating order, so load from other processes on the shared machine
+falls on all of them alike. Cells: non-streamed c=1 (added p50 = gateway p50 - direct p50,
+direct measured in the same round), non-streamed c=32 and streamed c=32 (requests/s). Prints
+the median per variant and the ratio to the baseline, plus each gateway's idle RSS after
+start-up; JSON to ``bench/results/ab-<timestamp>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.loadgen_procs import ensure_wrk, free_port, memory_mb, start, stop, wait_http
+from bench.overhead import (
+    MASTER_KEY,
+    REPO,
+    RESULTS,
+    Target,
+    gateway_env,
+    machine,
+    measure_cell,
+)
+
+CELLS = (("json", 1), ("json", 32), ("stream", 32))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench ab", description=__doc__)
+    p.add_argument("--baseline", default="HEAD~1", help="git commit to compare against")
+    p.add_argument("--rounds", type=int, default=3, help="rounds of every cell per variant")
+    p.add_argument("--duration", type=float, default=5.0, help="seconds measured per cell")
+    p.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per cell")
+    p.add_argument("--ttfb-seconds", type=float, default=1.0, help="seconds of TTFB sampling")
+    p.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=KEY=VALUE",
+        help="also this tree with one extra setting, e.g. fast=LEDGERGATE_UPSTREAM_TRANSPORT=fast",
+    )
+    return p.parse_args(argv)
+
+
+def _checkout(ref: str, into: Path) -> str:
+    sha = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", ref],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    subprocess.run(
+        ["git", "-C", str(REPO), "worktree", "add", "--detach", str(into), sha],
+        capture_output=True,
+        check=True,
+    )
+    return sha
+
+
+def _gateway(tree: Path, fake_port: int, work: Path, name: str, extra: dict[str, str]) -> Any:
+    db = work / f"{name}.db"
+    env = gateway_env(fake_port, db)
+    env.update(extra)
+    env["PYTHONPATH"] = str(tree)  # this tree's ``app``, whatever the venv's editable install
+    port = free_port()
+    cmd = [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    proc = start([*cmd, "--workers", "1"], work / f"{name}.log", env, tree)
+    wait_http(f"http://127.0.0.1:{port}/readyz", proc, work / f"{name}.log")
+    return proc, Target(name, port, proc.pid, MASTER_KEY)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    wrk = ensure_wrk()
+    work = Path(tempfile.mkdtemp(prefix="ledgergate-ab-"))
+    procs: list[Any] = []
+    baseline_tree = work / "baseline"
+    report: dict[str, Any] = {"machine": machine(), "args": vars(args), "rows": []}
+    try:
+        report["baseline"] = _checkout(args.baseline, baseline_tree)
+        fake_port = free_port()
+        fake_cmd = [sys.executable, "-m", "bench.fake_upstream", "--port", str(fake_port)]
+        fake = start(fake_cmd, work / "fake.log", cwd=REPO)
+        procs.append(fake)
+        wait_http(f"http://127.0.0.1:{fake_port}/v1/models", fake, work / "fake.log")
+        variants: list[tuple[str, Path, dict[str, str]]] = [
+            ("baseline", baseline_tree, {}),
+            ("current", REPO, {}),
+        ]
+        for spec in args.variant:
+            name, _, setting = spec.partition("=")
+            key, _, value = setting.partition("=")
+            variants.append((name, REPO, {key: value}))
+        targets: list[Target] = []
+        report["idle"] = {}
+        for name, tree, extra in variants:
+            proc, target = _gateway(tree, fake_port, work, name, extra)
+            procs.append(proc)
+            targets.append(target)
+            time.sleep(2)  # let start-up work (scans, projections) finish before sampling RSS
+            report["idle"][name] = memory_mb(proc.pid)
+            print(f"{name}: idle RSS {report['idle'][name]['rss_mb']:.1f} MB", flush=True)
+        direct = Target("direct", fake_port, fake.pid, None)
+        for r in range(args.rounds):
+            print(f"round {r + 1}/{args.rounds}", flush=True)
+            for mode, conns in CELLS:
+                order = targets[r % len(targets) :] + targets[: r % len(targets)]
+                if conns == 1:
+                    order = [direct, *order]
+                for target in order:
+                    row = measure_cell(wrk, target, fake.pid, mode=mode, conns=conns, args=args)
+                    row["round"] = r
+                    report["rows"].append(row)
+        report["summary"] = summary(report["rows"], [t.name for t in targets])
+        print_summary(report["summary"], report["baseline"])
+        RESULTS.mkdir(exist_ok=True)
+        out = RESULTS / f"ab-{time.strftime('%Y%m%d-%H%M%S')}.json"
+        out.write_text(json.dumps(report, indent=2))
+        print(f"wrote {out}")
+        return 0
+    finally:
+        for proc in reversed(procs):
+            stop(proc)
+        subprocess.run(
+            ["git", "-C", str(REPO), "worktree", "remove", "--force", str(baseline_tree)],
+            capture_output=True,
+            check=False,
+        )
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def summary(rows: list[dict[str, Any]], names: list[str]) -> dict[str, dict[str, float]]:
+    """Medians over rounds: added p50 (non-streamed, c=1), req/s at c=32 for both modes."""
+
+    def cell(name: str, mode: str, conns: int, key: str) -> list[float]:
+        return [
+            float(r[key])
+            for r in rows
+            if r["target"] == name and r["mode"] == mode and r["concurrency"] == conns
+        ]
+
+    direct = {r["round"]: r["p50_ms"] for r in rows if r["target"] == "direct"}
+    out: dict[str, dict[str, float]] = {}
+    for name in names:
+        added = [
+            r["p50_ms"] - direct[r["round"]]
+            for r in rows
+            if r["target"] == name and r["mode"] == "json" and r["concurrency"] == 1
+        ]
+        out[name] = {
+            "added_p50_ms_c1": statistics.median(added),
+            "json_rps_c32": statistics.median(cell(name, "json", 32, "rps")),
+            "stream_rps_c32": statistics.median(cell(name, "stream", 32, "rps")),
+            "json_cpu_ms_c32": statistics.median(cell(name, "json", 32, "cpu_ms_per_req")),
+            "stream_cpu_ms_c32": statistics.median(cell(name, "stream", 32, "cpu_ms_per_req")),
+        }
+    return out
+
+
+def print_summary(result: dict[str, dict[str, float]], baseline: str) -> None:
+    base = result["baseline"]
+    print(f"\nmedians over rounds (baseline = {baseline}); ratio = variant / baseline")
+    print(f"{'variant':10} {'added p50 c=1':>16} {'json req/s c=32':>18} {'stream req/s c=32':>19}")
+    for name, fig in result.items():
+        added, json_rps, stream_rps = (
+            fig["added_p50_ms_c1"],
+            fig["json_rps_c32"],
+            fig["stream_rps_c32"],
+        )
+        print(
+            f"{name:10} {added:8.3f} ms ×{added / base['added_p50_ms_c1']:.2f}"
+            f" {json_rps:9.0f} ×{json_rps / base['json_rps_c32']:.2f}"
+            f" {stream_rps:10.0f} ×{stream_rps / base['stream_rps_c32']:.2f}"
+        )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
