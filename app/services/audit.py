@@ -106,7 +106,7 @@ class AuditService:
             best = SignedTree(stored.tree_size, stored.root_hash, stored.note)
         return best if best is not None else await self.sign()
 
-    async def _grown(self) -> bool:
+    async def log_grew(self) -> bool:
         """Whether the log has events past the latest checkpoint other than checkpoints."""
         stored = await self.tree.latest_checkpoint()
         covered = max(
@@ -119,7 +119,7 @@ class AuditService:
         while True:
             await asyncio.sleep(self.interval_s)
             try:
-                if await self._grown():
+                if await self.log_grew():
                     await self.sign()
             except Exception:  # a failed signature is retried next tick; serving goes on
                 log.exception("signing an audit checkpoint failed")

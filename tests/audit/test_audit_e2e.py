@@ -137,6 +137,12 @@ def test_auditor_reads_proofs_and_bundles_and_nothing_else(
         (auditor["id"], "admin", "GET /admin/metrics", "key.admin:false"),
         (user["id"], "audit", "GET /audit/checkpoint", "key.admin:false,key.auditor:false"),
     ]
+    # The signing key is a 0600 file and never enters the log.
+    key_file = Path(gw.settings.audit_key_file)
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    secret = key_file.read_text().strip().rsplit("+", 1)[1]
+    everything = gw.call(gw.services.store.read_all, 0, 100_000)
+    assert not any(secret.encode() in e.data + e.meta for e in everything)
     denied = gw.call(gw.services.store.read_all, 0, 10_000, ["acl.decided"])
     assert any(
         json.loads(e.data)["subject"] == auditor["id"] and json.loads(e.data)["decision"] == "deny"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import random
 
+import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.adapters.audit_key import Signer, verify_note
 from app.services.audit import AuditService
-from domain.ports import EventStore
+from domain.ports import EventStore, RecordedEvent
 from projections.audit_tree import STORED_LEVEL, AuditTree
 from projections.schema import audit_tree_nodes
 from tests.audit import rfc9162
@@ -84,3 +85,29 @@ async def test_a_checkpoint_verifies_from_its_note_text_alone(
     await tree.catch_up()
     latest = await tree.latest_checkpoint()
     assert latest is not None and latest.note == signed.note and latest.position == 31
+
+
+async def test_the_timer_signs_while_the_log_grows_and_only_then(
+    store: EventStore, tree: AuditTree, signer: Signer
+) -> None:
+    audit = AuditService(store, tree, signer, interval_s=0.05)
+    await append_requests(store, 2)  # positions 1..6
+    audit.start()
+    try:
+        assert await store.wait_for(7, timeout=10)
+        (signed,) = await store.read_all(6, 10)
+        assert signed.type == "audit.checkpoint_signed"
+        assert verify_note(audit_note(signed), signer.verifier_key).tree_size == 6
+        assert not await audit.log_grew()  # its own checkpoint is not growth
+        await append_requests(store, 1)  # positions 8..10
+        assert await audit.log_grew()
+        assert await store.wait_for(11, timeout=10)
+        (again,) = await store.read_all(10, 10)
+        assert verify_note(audit_note(again), signer.verifier_key).tree_size == 10
+    finally:
+        await audit.close()
+
+
+def audit_note(rec: RecordedEvent) -> str:
+    note: str = msgspec.json.decode(rec.data)["note"]
+    return note
