@@ -78,6 +78,7 @@ EXPECTED: list[tuple[str, list[str]]] = [
             r'"type":"request.completed"',
             r'"result": "6"',
             r'"status": "completed"',
+            r"ok: \d+ events of request:chatcmpl-\w+ are in the log ledgergate\.local/log",
         ],
     ),
 ]
