@@ -120,8 +120,14 @@ class AuditTree:
                 ids.add(node_id(level, index))
             else:
                 leaves.update(range(index << level, (index + 1) << level))
+        # Two connections (the tree's database, the log's reader): both at once.
+        stored, hashes = await asyncio.gather(self._stored(sorted(ids)), self._leaves(leaves))
+        return Resolved(stored, hashes)
+
+    async def _stored(self, wanted: list[int]) -> dict[int, bytes]:
         stored: dict[int, bytes] = {}
-        wanted = sorted(ids)
+        if not wanted:
+            return stored
         async with self.engine.connect() as conn:
             for i in range(0, len(wanted), _IN_CHUNK):
                 chunk = wanted[i : i + _IN_CHUNK]
@@ -131,7 +137,7 @@ class AuditTree:
                     )
                 )
                 stored.update((int(r[0]), bytes(r[1])) for r in rows)
-        return Resolved(stored, await self._leaves(leaves))
+        return stored
 
     async def _leaves(self, indexes: Iterable[int]) -> dict[int, bytes]:
         wanted = sorted(indexes)

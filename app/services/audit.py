@@ -23,7 +23,7 @@ from domain.checkpoint import checkpoint_text
 from domain.events import CheckpointSigned
 from domain.merkle import NodePlan, Nodes, consistency_proof, inclusion_proof, root_hash
 from domain.ports import EventStore, NewEvent, RecordedEvent
-from projections.audit_tree import AuditTree, TreeError
+from projections.audit_tree import AuditTree, StoredCheckpoint, TreeError
 
 log = logging.getLogger("ledgergate.audit")
 
@@ -98,9 +98,15 @@ class AuditService:
             self._latest = SignedTree(frontier.size, root, note)
             return self._latest
 
-    async def latest(self, min_size: int = 0) -> SignedTree:
-        """The newest checkpoint covering ``min_size`` leaves; signed now if there is none."""
-        stored = await self.tree.latest_checkpoint(min_size)
+    async def latest(self, min_size: int = 0, stored: StoredCheckpoint | None = None) -> SignedTree:
+        """The newest checkpoint covering ``min_size`` leaves; signed now if there is none.
+
+        ``stored``: the latest stored checkpoint, when the caller read it already.
+        """
+        if stored is None:
+            stored = await self.tree.latest_checkpoint()
+        if stored is not None and stored.tree_size < min_size:
+            stored = None
         best = self._latest if self._latest and self._latest.tree_size >= min_size else None
         if stored is not None and (best is None or stored.tree_size > best.tree_size):
             best = SignedTree(stored.tree_size, stored.root_hash, stored.note)
@@ -207,10 +213,12 @@ class AuditService:
 
     async def bundle(self, request_id: str) -> Bundle | None:
         """The request's events, a checkpoint covering them, and one inclusion proof each."""
-        events = await read_request(self.store, request_id)
+        events, stored = await asyncio.gather(
+            read_request(self.store, request_id), self.tree.latest_checkpoint()
+        )
         if not events:
             return None
-        signed = await self.latest(min_size=events[-1].position)
+        signed = await self.latest(events[-1].position, stored)
         proofs = await self._inclusions(
             [e.position for e in events], signed.tree_size, signed.root_hash
         )
