@@ -9,7 +9,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from app.adapters.upstream.errors import status_error, transport_error
+from app.adapters.upstream.failures import status_error, transport_error
 from app.errors import GatewayError, RateLimited
 
 

@@ -14,7 +14,7 @@ import pytest
 import uvloop
 
 from app.adapters.upstream import HttpUpstream, build_upstream
-from app.adapters.upstream.errors import transport_error
+from app.adapters.upstream.failures import transport_error
 from app.adapters.upstream.transport import FastHTTPTransport
 from app.ports.upstream import UpstreamCall
 from app.services.upstream_payloads import decode_chunk, decode_completion

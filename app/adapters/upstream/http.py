@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import httpx2
 import msgspec
 
-from app.adapters.upstream.errors import bad_response, status_error, transport_error
+from app.adapters.upstream.failures import bad_response, status_error, transport_error
 from app.adapters.upstream.sse import SSEFrames
 from app.errors import UpstreamTimeout
 from app.ports.upstream import PATHS, UpstreamCall

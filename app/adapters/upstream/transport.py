@@ -5,7 +5,7 @@ socket on each request and runs h11 in Python, which was most of the event loop 
 Here an idle connection learns that the server closed it from ``connection_lost`` (no polling),
 responses are parsed by httptools (C), and bodies are handed over as they arrive, bounded by
 pausing the socket. Failures are raised as the httpx2 errors httpcore2 would give, so
-``upstream.errors.transport_error`` maps them by type.
+``upstream.failures.transport_error`` maps them by type.
 """
 
 from __future__ import annotations
