@@ -5,6 +5,8 @@ Nothing imports this module; it is the only place that knows every concrete clas
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +21,7 @@ from app.adapters.discovery.scanner import Discovery, ScanReport
 from app.adapters.discovery.watcher import start_watcher
 from app.adapters.eventstore import open_event_store
 from app.adapters.eventstore.export import verify
+from app.adapters.leases import NodeLeases
 from app.adapters.upstream import build_upstream
 from app.api import admin as admin_api
 from app.api import admin_discovery, admin_keys, admin_overview, admin_stream, health
@@ -34,7 +37,7 @@ from app.services.audit import AuditService
 from app.services.chain import ChainVerifier
 from app.services.chat import ChatService
 from app.services.container import Services
-from app.services.interrupted import mark_interrupted
+from app.services.interrupted import sweep
 from app.services.keys import KeyService
 from app.services.passthrough import UpstreamBackend
 from app.services.projections import ProjectionService
@@ -53,8 +56,9 @@ for _name in ("httpx", "httpx2"):
 def create_app(settings: Settings, *, recover_unfinished: bool = True) -> Litestar:
     """The gateway. ``recover_unfinished``: end requests a crash cut off, at start-up.
 
-    ``ledgergate serve`` does that once before its workers start and passes False, so a worker
-    (re)started late never ends another worker's live requests.
+    Each process holds a node lease; only requests of nodes whose lease has expired are ended,
+    at start-up (unless ``recover_unfinished`` is False: ``ledgergate serve`` does it once
+    before its workers start) and then every half lease, so a node that dies is noticed.
     """
     services: Services | None = None
 
@@ -62,11 +66,15 @@ def create_app(settings: Settings, *, recover_unfinished: bool = True) -> Litest
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         nonlocal services
         store = await open_event_store(settings)
+        leases = NodeLeases(settings.database_url, settings.node_lease_s)
+        await leases.start()
         keys = KeyService(settings.master_key)
         await keys.load(store)  # the key registry, rebuilt from the log
         tools = ToolManager.from_settings(settings)
-        if recover_unfinished:
-            await mark_interrupted(store)  # requests a crash cut off get their terminal event
+        # Requests a crash cut off get their terminal event; those of live nodes are left alone.
+        sweeper = asyncio.get_running_loop().create_task(
+            sweep(store, leases.live, settings.node_lease_s / 2, at_start=recover_unfinished)
+        )
         projections = await ProjectionService.open(settings, store, run=settings.run_projections)
         signer = load_or_create(settings.audit_key_file, settings.audit_origin)
         audit = AuditService(
@@ -88,6 +96,7 @@ def create_app(settings: Settings, *, recover_unfinished: bool = True) -> Litest
             upstream_backend=UpstreamBackend(upstream),
             allows_model=upstream.allows_model,
             tool_manager=tools,
+            node=leases.node_id,
         )
         chain = ChainVerifier(store, partial(verify, page=2000, offload=True))
         services = Services(
@@ -111,6 +120,10 @@ def create_app(settings: Settings, *, recover_unfinished: bool = True) -> Litest
             if watcher is not None:
                 watcher.cancel()
             await chat.drain()
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await leases.stop()  # after drain: this node's requests have all ended
             await chain.close()
             await upstream.close()
             tools.close()

@@ -43,6 +43,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_turns: int = 10
     watch_dropins: bool = True
     run_projections: bool = True
+    node_lease_s: float = 15.0
 
     @property
     def scripted_upstream(self) -> bool:

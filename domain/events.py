@@ -118,6 +118,7 @@ class RequestReceived(Event, frozen=True, kw_only=True, omit_defaults=True):
     body: JsonObject  # the request as sent (never headers, never credentials)
     client: str = ""
     api: str = CHAT_API  # "chat_completions" | "responses"
+    node: str = ""  # the serving process (its lease says whether it is alive)
 
 
 @_register

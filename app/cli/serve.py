@@ -22,14 +22,21 @@ def register(sub: Any) -> None:
 
 
 async def _end_unfinished_requests(settings: Settings) -> list[str]:
-    """Once per start, before any worker: requests a crash cut off get ``request.interrupted``."""
+    """Once per start, before any worker: requests a crash cut off get ``request.interrupted``.
+
+    Only requests of nodes without a live lease: a second ``serve`` on the same database (a
+    rolling restart, another host) leaves the first one's live requests alone.
+    """
     from app.adapters.eventstore import open_event_store
+    from app.adapters.leases import NodeLeases
     from app.services.interrupted import mark_interrupted
 
     store = await open_event_store(settings)
+    leases = NodeLeases(settings.database_url, settings.node_lease_s)
     try:
-        return await mark_interrupted(store)
+        return await mark_interrupted(store, await leases.live())
     finally:
+        await leases.stop()
         await store.close()
 
 

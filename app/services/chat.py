@@ -76,8 +76,10 @@ class ChatService:
         upstream_backend: ChatBackend,
         allows_model: Callable[[str], bool],
         tool_manager: Any = None,
+        node: str = "",
     ) -> None:
         self.store = store
+        self.node = node  # this process's node id, recorded on every request.received
         self.agents = agents
         self.upstream_backend = upstream_backend
         self.allows_model = allows_model
@@ -240,8 +242,8 @@ class ChatService:
         )
         await recorder.flush()
 
-    @staticmethod
     def _received(
+        self,
         request_id: str,
         principal: Principal,
         model: str,
@@ -263,6 +265,7 @@ class ChatService:
             body=scrub_body(raw),
             client=client,
             api=api,
+            node=self.node,
         )
 
 
