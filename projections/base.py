@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -10,7 +9,7 @@ from sqlalchemy import Table
 
 from domain.events import Event
 from domain.ports import RecordedEvent
-from projections.db import upsert, write_rows
+from projections.db import Db, upsert, write_rows
 from projections.schema import rm_names
 
 Handler = Callable[[RecordedEvent, Any], None]
@@ -60,11 +59,11 @@ class Projection:
         """Whether the page buffered anything to write (a clean projection is not flushed)."""
         return bool(self.names)
 
-    def flush(self, db: sqlite3.Connection, generation: int) -> None:
+    def flush(self, db: Db, generation: int) -> None:
         """Write the buffered page under ``generation``."""
         self.flush_names(db, generation)
 
-    def flush_names(self, db: sqlite3.Connection, generation: int) -> None:
+    def flush_names(self, db: Db, generation: int) -> None:
         rows = [
             {"generation": generation, "kind": k, "name": n, "first_position": p}
             for (k, n), p in self.names.items()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -11,6 +10,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from projections.base import Projection
+from projections.db import Db
 from projections.schema import projection_checkpoints as cp
 from projections.schema import rm_names
 
@@ -65,9 +65,7 @@ _ADVANCE = (
 )
 
 
-def advance(
-    db: sqlite3.Connection, checkpoints: Sequence[Checkpoint], position: int, stamp: str
-) -> None:
+def advance(db: Db, checkpoints: Sequence[Checkpoint], position: int, stamp: str) -> None:
     """Compare-and-set: move every checkpoint to ``position`` or raise CheckpointConflict.
 
     One ``executemany`` of fixed SQL on the runner's raw connection, inside its transaction.

@@ -6,7 +6,6 @@ Rows are keyed by the drop-in's path. A drop-in that failed and was fixed later 
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 from typing import Any, ClassVar
 
@@ -15,7 +14,7 @@ import msgspec
 from domain import events as ev
 from domain.ports import RecordedEvent
 from projections.base import Handler, Projection
-from projections.db import upsert, write_rows
+from projections.db import Db, upsert, write_rows
 from projections.schema import rm_discovery, rm_dropin_failures, rm_dropins
 
 _REPLACE = ("name", "state", "last_seen_at")
@@ -157,7 +156,7 @@ class DiscoveryProjection(Projection):
     def dirty(self) -> bool:
         return bool(self.dropins) or self.scan is not None or super().dirty()
 
-    def flush(self, db: sqlite3.Connection, generation: int) -> None:
+    def flush(self, db: Db, generation: int) -> None:
         write_rows(
             db,
             upsert(

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter
 from collections.abc import Sequence
 from typing import ClassVar
 
 from domain.ports import RecordedEvent
 from projections.base import Projection
-from projections.db import upsert, write_rows
+from projections.db import Db, upsert, write_rows
 from projections.schema import rm_log_types
 
 
@@ -30,7 +29,7 @@ class LogProjection(Projection):
     def dirty(self) -> bool:
         return bool(self.counts) or super().dirty()
 
-    def flush(self, db: sqlite3.Connection, generation: int) -> None:
+    def flush(self, db: Db, generation: int) -> None:
         write_rows(
             db,
             upsert(rm_log_types, add=("count",), replace=("last_position", "last_recorded_at")),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 from bisect import bisect_right
 from collections.abc import Sequence
 from typing import Any
@@ -12,6 +11,7 @@ from domain.ports import RecordedEvent
 from domain.upcasting import decode
 from projections.base import Handler, Projection, decoded_types
 from projections.checkpoints import Checkpoint, advance
+from projections.db import Db
 
 Tables = dict[str, tuple[dict[str, Handler], set[str]]]
 """Projection name → (its handlers by event type, the types it needs decoded)."""
@@ -44,7 +44,7 @@ class PageWrite:
         self.stamp = stamp
         self.active = [p for members in groups.values() for p in members]
 
-    def write(self, db: sqlite3.Connection, *, commit: bool) -> None:
+    def write(self, db: Db, *, commit: bool) -> None:
         """Dispatch, BEGIN IMMEDIATE, compare-and-set the checkpoints, flush; COMMIT if asked.
 
         Raises CheckpointConflict (rolled back) when a stored checkpoint moved under us.
@@ -72,7 +72,7 @@ class PageWrite:
         if commit:
             self.end(db, commit=True)
 
-    def end(self, db: sqlite3.Connection, *, commit: bool) -> None:
+    def end(self, db: Db, *, commit: bool) -> None:
         """COMMIT (or ROLLBACK) the transaction ``write`` left open, if it still is."""
         if not db.in_transaction:  # write failed (and rolled back), or end already ran
             self._reset()
@@ -80,7 +80,7 @@ class PageWrite:
         try:
             db.execute("COMMIT" if commit else "ROLLBACK")
         except BaseException:
-            with contextlib.suppress(sqlite3.Error):
+            with contextlib.suppress(Exception):
                 db.execute("ROLLBACK")
             raise
         finally:

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from projections.checkpoints import Checkpoint, read_checkpoints
+from projections.db import total
 from projections.schema import (
     rm_acl_stats,
     rm_discovery,
@@ -85,14 +86,14 @@ async def _all(conn: AsyncConnection, stmt: Any) -> Rows:
 async def _requests(conn: AsyncConnection, gen: int, out: ReadModels) -> None:
     s = rm_request_stats.c
     sums = (
-        func.sum(s.count),
-        func.sum(s.duration_us_sum),
-        func.sum(s.ttft_us_sum),
-        func.sum(s.ttft_count),
-        func.sum(s.prompt_tokens),
-        func.sum(s.completion_tokens),
+        total(s.count),
+        total(s.duration_us_sum),
+        total(s.ttft_us_sum),
+        total(s.ttft_count),
+        total(s.prompt_tokens),
+        total(s.completion_tokens),
     )
-    tokens = (func.sum(s.count), func.sum(s.prompt_tokens), func.sum(s.completion_tokens))
+    tokens = (total(s.count), total(s.prompt_tokens), total(s.completion_tokens))
     mine = s.generation == gen
     out.req_by_model = await _all(
         conn,
@@ -121,14 +122,14 @@ async def _requests(conn: AsyncConnection, gen: int, out: ReadModels) -> None:
         lat = rm_request_latency.c
         out.req_minute_latency = await _all(
             conn,
-            select(lat.bucket, lat.le_index, func.sum(lat.count))
+            select(lat.bucket, lat.le_index, total(lat.count))
             .where(lat.generation == gen, lat.metric == "duration", lat.bucket >= first)
             .group_by(lat.bucket, lat.le_index),
         )
     lat = rm_request_latency.c
     out.req_latency = await _all(
         conn,
-        select(lat.model, lat.metric, lat.le_index, func.sum(lat.count))
+        select(lat.model, lat.metric, lat.le_index, total(lat.count))
         .where(lat.generation == gen)
         .group_by(lat.model, lat.metric, lat.le_index)
         .order_by(lat.model, lat.metric, lat.le_index),
@@ -170,7 +171,7 @@ async def _discovery(conn: AsyncConnection, gen: int, out: ReadModels) -> None:
 async def _acl(conn: AsyncConnection, gen: int, out: ReadModels) -> None:
     a = rm_acl_stats.c
     mine = a.generation == gen
-    n = func.sum(a.count)
+    n = total(a.count)
     out.acl_rules = await _all(
         conn,
         select(a.action, a.rule, a.decision, n)

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
 from domain import events as ev
 from domain.ports import RecordedEvent
 from projections.base import REQUEST_PREFIX, Handler, Projection, minute, request_id_of
-from projections.db import upsert, write_rows
+from projections.db import Db, upsert, write_rows
 from projections.histogram import bucket_index
 from projections.schema import rm_request_latency, rm_request_stats, rm_requests
 
@@ -24,8 +21,8 @@ STATUS_BY_TYPE = {
 }
 _STAT_SUMS: tuple[str, ...] = ("count", "duration_us_sum", "ttft_us_sum", "ttft_count")
 _STAT_SUMS += ("prompt_tokens", "completion_tokens")
-_REPLACE_ROW = sqlite_insert(rm_requests).prefix_with("OR REPLACE")
 _ROW_COLUMNS = tuple(c.name for c in rm_requests.columns if c.name != "generation")
+_REPLACE_ROW = upsert(rm_requests, replace=tuple(c for c in _ROW_COLUMNS if c != "request_id"))
 _LOAD = (
     f"SELECT {', '.join(_ROW_COLUMNS)} FROM rm_requests"
     " WHERE generation = ? AND request_id IN ({marks})"
@@ -99,7 +96,7 @@ class RequestsProjection(Projection):
     def dirty(self) -> bool:
         return bool(self.pending) or bool(self.deltas) or super().dirty()
 
-    def flush(self, db: sqlite3.Connection, generation: int) -> None:
+    def flush(self, db: Db, generation: int) -> None:
         delta_ids = {stream[len(REQUEST_PREFIX) :]: stream for stream in self.deltas}
         touched = self.pending.keys() | delta_ids.keys()
         if not touched:
@@ -241,7 +238,7 @@ class RequestsProjection(Projection):
                 latency[(*base, "ttft", bucket_index(row["ttft_us"]))] += 1
 
 
-def _load(db: sqlite3.Connection, generation: int, ids: list[str]) -> dict[str, dict[str, Any]]:
+def _load(db: Db, generation: int, ids: list[str]) -> dict[str, dict[str, Any]]:
     """The stored rows of requests seen before this page, by request id."""
     rows: dict[str, dict[str, Any]] = {}
     for start in range(0, len(ids), _LOAD_CHUNK):

@@ -28,7 +28,7 @@ from projections.checkpoints import (
     now,
     read_checkpoints,
 )
-from projections.db import RawDb, sqlite_file, write_connection
+from projections.db import RawDb, raw_opener, write_connection
 from projections.page import PageWrite, handler_tables
 from projections.registry import make_projections
 
@@ -273,5 +273,5 @@ class ProjectionRunner:
 
     def _database(self) -> RawDb:
         if self._db is None:
-            self._db = RawDb(sqlite_file(self.engine))
+            self._db = RawDb(raw_opener(self.engine))
         return self._db

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from projections.checkpoints import read_checkpoints
+from projections.db import total
 from projections.histogram import percentile_us
 from projections.schema import rm_request_latency, rm_request_stats
 from projections.views import View
@@ -60,9 +61,9 @@ async def minutes(engine: AsyncEngine, now: datetime, count: int = 60) -> Series
                 select(
                     s.bucket,
                     s.status,
-                    func.sum(s.count),
-                    func.sum(s.prompt_tokens),
-                    func.sum(s.completion_tokens),
+                    total(s.count),
+                    total(s.prompt_tokens),
+                    total(s.completion_tokens),
                 )
                 .where(s.generation == gen, s.bucket >= first)
                 .group_by(s.bucket, s.status)
@@ -78,7 +79,7 @@ async def minutes(engine: AsyncEngine, now: datetime, count: int = 60) -> Series
                     point["cancelled"] += int(n or 0)
             lat = rm_request_latency.c
             latency = await conn.execute(
-                select(lat.bucket, lat.le_index, func.sum(lat.count))
+                select(lat.bucket, lat.le_index, total(lat.count))
                 .where(lat.generation == gen, lat.metric == "duration", lat.bucket >= first)
                 .group_by(lat.bucket, lat.le_index)
             )

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections import defaultdict
 from typing import Any, ClassVar
 
 from domain import events as ev
 from domain.ports import RecordedEvent
 from projections.base import Handler, Projection
-from projections.db import upsert, write_rows
+from projections.db import Db, upsert, write_rows
 from projections.histogram import bucket_index
 from projections.schema import rm_tool_latency, rm_tool_stats
 
@@ -45,7 +44,7 @@ class ToolsProjection(Projection):
     def dirty(self) -> bool:
         return bool(self.stats) or super().dirty()
 
-    def flush(self, db: sqlite3.Connection, generation: int) -> None:
+    def flush(self, db: Db, generation: int) -> None:
         write_rows(
             db,
             upsert(rm_tool_stats, add=SUMS),

@@ -58,10 +58,18 @@ def _total(
     )
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Settings overrides for the read models' database: SQLite (default) or PostgreSQL."""
+    if request.param == "postgres":
+        return {"database_url": request.getfixturevalue("pg_url")}
+    return {}
+
+
 def test_admin_snapshot_and_metrics_agree_on_the_same_log(
-    gateway_factory: Callable[..., LiveGateway],
+    gateway_factory: Callable[..., LiveGateway], backend: dict[str, str]
 ) -> None:
-    gw = gateway_factory()
+    gw = gateway_factory(**backend)
     _append(gw, "discovery:test", scan("t1", ["weather"], ["broken", "worse"]))
     for n, (outcome, tools) in enumerate(
         [
