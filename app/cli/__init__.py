@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from app.cli import audit, events, keys, projections, scan, serve
+from app.cli import audit, events, keys, migrate, projections, scan, serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="OpenAI-compatible gateway for Agents SDK drop-ins, with an audited event log.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (serve, scan, keys, events, projections, audit):
+    for module in (serve, migrate, scan, keys, events, projections, audit):
         module.register(sub)
     return parser
 

@@ -52,7 +52,13 @@ def register(sub: Any) -> None:  # argparse's subparsers action has no public ty
     )
     check.set_defaults(handler=_run(_verify))
 
-    for action in (export, tail, check):
+    copy = actions.add_parser(
+        "copy", help="copy the log into another database, positions and hashes unchanged"
+    )
+    copy.add_argument("--to", required=True, metavar="URL", dest="to_url")
+    copy.set_defaults(handler=_run(_copy))
+
+    for action in (export, tail, check, copy):
         action.add_argument("--database-url", default=None, metavar="URL")
 
 
@@ -141,3 +147,23 @@ def _local_verifier_key() -> str | None:
     if not Path(settings.audit_key_file).exists():
         return None
     return load_or_create(settings.audit_key_file, settings.audit_origin).verifier_key
+
+
+async def _copy(store: EventStore, args: argparse.Namespace) -> int:
+    from app.adapters.eventstore.copy import CopyRefused, copy_log
+
+    try:
+        head = await copy_log(store, args.to_url)
+    except CopyRefused as exc:
+        print(f"refused: {exc}", file=sys.stderr)
+        return 1
+    target = await open_event_store(Settings(database_url=args.to_url))
+    try:
+        verdict = await verify(target)
+    finally:
+        await target.close()
+    if not verdict.ok:
+        print(f"copied up to {head}, but the copy fails verify at {verdict.bad_position}")
+        return 1
+    print(f"copied {head} events; the copy verifies (ok {verdict.count} events)")
+    return 0
