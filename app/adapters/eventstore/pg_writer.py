@@ -93,6 +93,7 @@ class PostgresWriter:
         self._type_json: dict[str, bytes] = {}
         self._versions: dict[int, int] = {}  # trusted only while the head is ours
         self._versions_head = -1
+        self.head = 0  # the head of this writer's last commit
 
     def close(self) -> None:
         self.conn.close()
@@ -116,6 +117,7 @@ class PostgresWriter:
         self._types.update(out.types)
         self._versions.update(out.versions)
         self._versions_head = out.head
+        self.head = out.head
         if len(self._streams) > 2 * CACHED_STREAMS:
             self._streams = dict(list(self._streams.items())[-CACHED_STREAMS:])
         if len(self._versions) > 2 * CACHED_STREAMS:

@@ -47,6 +47,10 @@ class PostgresEventStore(QueuedEventStore):
         self._writer_side: PostgresWriter | None = None
         self._reader_side: PostgresReader | None = None
         self._listener: asyncio.Task[None] | None = None
+        # The highest committed position this node knows of, from its own commits and every
+        # node's NOTIFY: while the listener is connected, ``head()`` needs no round trip.
+        self._known_head = 0
+        self._listening = False
 
     @classmethod
     async def open(
@@ -77,19 +81,29 @@ class PostgresEventStore(QueuedEventStore):
                     self._info, autocommit=True
                 ) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
-                    self._notify()  # commits made while we were not listening
-                    async for _ in conn.notifies():
-                        self._notify()
+                    # Commits made while we were not listening: read the head once.
+                    self._known_head = max(self._known_head, await self._on_reader(self._r.head))
+                    self._listening = True
+                    self._notify()
+                    async for note in conn.notifies():
+                        position = int(note.payload)
+                        if position > self._known_head:  # not our own commit, already known
+                            self._known_head = position
+                            self._notify()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the poll covers the gap; try again shortly
+                self._listening = False
                 log.warning("event log listener: %s; reconnecting", exc)
                 await asyncio.sleep(1.0)
+            self._listening = False
 
     async def _commit(self, group: list[Batch]) -> list[list[int] | BaseException]:
         writer = self._writer_side
         assert writer is not None
-        return await self._on_writer(lambda: writer.commit(group))
+        results = await self._on_writer(lambda: writer.commit(group))
+        self._known_head = max(self._known_head, writer.head)
+        return results
 
     async def _close_resources(self) -> None:
         if self._listener is not None:
@@ -121,6 +135,8 @@ class PostgresEventStore(QueuedEventStore):
         return await self._on_reader(lambda: reader.read_stream(stream, after_version, limit))
 
     async def head(self) -> int:
+        if self._listening:
+            return self._known_head
         return await self._on_reader(self._r.head)
 
     async def chain_head(self) -> tuple[int, bytes] | None:
