@@ -17,7 +17,7 @@ LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 FENCE = re.compile(r"^(```|~~~).*?^\1", re.S | re.M)
 CODE_SPAN = re.compile(r"`[^`\n]+`")
 # LEDGERGATE_* names that are not settings: a drop-in module's entry-point attribute.
-NOT_SETTINGS = {"LEDGERGATE_ENTRYPOINT"}
+NOT_SETTINGS = {"LEDGERGATE_ENTRYPOINT", "LEDGERGATE_TEST_POSTGRES_URL"}
 
 
 def markdown_files() -> list[Path]:
@@ -128,3 +128,5 @@ def test_every_setting_is_documented_and_every_documented_one_exists() -> None:
 def test_names_that_look_like_settings_but_are_not_still_exist() -> None:
     loader = (ROOT / "app" / "adapters" / "discovery" / "loader.py").read_text(encoding="utf-8")
     assert 'hasattr(module, "LEDGERGATE_ENTRYPOINT")' in loader
+    postgres = (ROOT / "tests" / "support" / "postgres.py").read_text(encoding="utf-8")
+    assert 'ENV = "LEDGERGATE_TEST_POSTGRES_URL"' in postgres
