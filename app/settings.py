@@ -33,6 +33,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Beyond the contract's table; documented in docs/operations.md.
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     max_body_bytes: int = 1_048_576
+    max_messages: int = 2048
     upstream_timeout_s: float = 60.0
     upstream_idle_timeout_s: float = 60.0
     upstream_total_timeout_s: float = 600.0

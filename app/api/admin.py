@@ -22,7 +22,11 @@ from projections import queries, snapshot
 from projections.views import DropinsReport, MetricsSnapshot, RequestsPage, ToolsReport
 
 AnyRequest = Request[Any, Any, Any]
-MinPosition = Annotated[int | None, QueryParameter(ge=0, description="wait until applied (≤ 5 s)")]
+MAX_POSITION = 2**63 - 1  # SQLite's largest integer: a bigger one is a 400, not an overflow
+MinPosition = Annotated[
+    int | None,
+    QueryParameter(ge=0, le=MAX_POSITION, description="wait until applied (≤ 5 s)"),
+]
 Text = FromQuery[str | None]
 
 
@@ -92,7 +96,7 @@ async def admin_requests(
     request: AnyRequest,
     *,
     limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
-    before: Annotated[int | None, QueryParameter(ge=1)] = None,
+    before: Annotated[int | None, QueryParameter(ge=1, le=MAX_POSITION)] = None,
     model: Text = None,
     key_id: Text = None,
     status: Text = None,
@@ -119,7 +123,7 @@ async def admin_request(request: AnyRequest, request_id: FromPath[str]) -> Repla
 @get("/admin/events", guards=READERS)
 async def admin_events(
     request: AnyRequest,
-    after: Annotated[int, QueryParameter(ge=0)] = 0,
+    after: Annotated[int, QueryParameter(ge=0, le=MAX_POSITION)] = 0,
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     stream: Text = None,
     event_type: Annotated[str | None, QueryParameter(name="type")] = None,

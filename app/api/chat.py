@@ -23,6 +23,7 @@ from litestar.response import Response, Stream
 from app.api import wire
 from app.api.auth import principal_of
 from app.api.errors import error_response
+from app.api.request import validate
 from app.errors import GatewayError, PayloadTooLarge, internal_error, log_unavailable
 from app.ids import new_request_id
 from app.services.chat import first_or_disconnect
@@ -116,7 +117,7 @@ async def chat_completions(request: AnyRequest) -> Response[Any]:
         raw = wire.decode_body(await read_body(request, services.settings.max_body_bytes))
         client = client_of(request)
         try:
-            chat_request = wire.validate(raw)
+            chat_request = validate(raw, services.settings.max_messages)
         except GatewayError as exc:
             await chat.reject(principal, raw, exc, client=client, request_id=request_id)
             raise

@@ -1,57 +1,17 @@
 """Wire formats of the chat-completions API: request validation and exact response bytes.
 
 msgspec on the hot path: a body is decoded once into builtins (so unknown OpenAI fields are kept
-and passed upstream), checked against ``ChatCompletionRequest`` and turned into the service's
+and passed upstream), checked by ``app.api.request.validate`` and turned into the service's
 ``ChatRequest``. Streamed chunks are framed from pre-encoded bytes, one ``data: ...\\n\\n`` each.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
 from app.errors import BadRequest, GatewayError
-from app.services.backends import ChatRequest
-
-Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
-
-
-class StreamOptions(msgspec.Struct, kw_only=True):
-    include_usage: bool = False
-
-
-class FunctionSpec(msgspec.Struct, kw_only=True):
-    name: str
-    description: str | None = None
-    parameters: dict[str, Any] | None = None
-
-
-class ToolSpec(msgspec.Struct, kw_only=True):
-    type: str
-    function: FunctionSpec | None = None
-
-
-class MessageIn(msgspec.Struct, kw_only=True):
-    role: Role
-    content: str | list[dict[str, Any]] | None = None
-    name: str | None = None
-    tool_call_id: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
-
-
-class ChatCompletionRequest(msgspec.Struct, kw_only=True):
-    """What the gateway checks of a request. Other OpenAI fields are accepted and passed on."""
-
-    model: str
-    messages: list[MessageIn]
-    stream: bool | None = False
-    stream_options: StreamOptions | None = None
-    tools: list[ToolSpec] | None = None
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
-    n: int | None = None
 
 
 class FunctionCall(msgspec.Struct):
@@ -111,57 +71,43 @@ class ModelList(msgspec.Struct):
 
 
 _encode = msgspec.json.Encoder().encode
-_AT = re.compile(r"at `\$\.?([^`]*)`")
-_MISSING = re.compile(r"missing required field `([^`]+)`")
+
+
+MAX_DEPTH = 128
+"""Deepest JSON nesting a request may have: deeper ones are refused before any recursive walk."""
 
 
 def decode_body(body: bytes) -> dict[str, Any]:
     """JSON bytes → a JSON object, or ``BadRequest`` (nothing is recorded for these)."""
     try:
         raw = msgspec.json.decode(body)
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        why = "it is nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise BadRequest(
-            f"We could not parse the JSON body of your request: {exc}", code="invalid_json"
+            f"We could not parse the JSON body of your request: {why}", code="invalid_json"
         ) from exc
     if not isinstance(raw, dict):
         raise BadRequest("The request body must be a JSON object.", code="invalid_json")
+    # Fewer brackets than the limit cannot nest that deep: most bodies skip the walk.
+    if body.count(b"[") + body.count(b"{") > MAX_DEPTH and _deeper_than(raw, MAX_DEPTH):
+        raise BadRequest(
+            f"We could not parse the JSON body of your request: it is nested more than"
+            f" {MAX_DEPTH} levels deep.",
+            code="invalid_json",
+        )
     return raw
 
 
-def validate(raw: dict[str, Any]) -> ChatRequest:
-    """A decoded body → ``ChatRequest``, or ``BadRequest`` naming the offending parameter."""
-    try:
-        req = msgspec.convert(raw, ChatCompletionRequest)
-    except msgspec.ValidationError as exc:
-        raise _invalid(str(exc)) from exc
-    if not req.messages:
-        raise BadRequest("'messages' must contain at least one message.", param="messages")
-    if req.n not in (None, 1):
-        raise BadRequest("Only n=1 is supported.", param="n", code="unsupported_value")
-    options = req.stream_options
-    return ChatRequest(
-        model=req.model,
-        messages=raw["messages"],
-        stream=bool(req.stream),
-        include_usage=bool(options and options.include_usage),
-        tools=raw.get("tools") or None,
-        max_tokens=req.max_completion_tokens or req.max_tokens,
-        raw=raw,
-    )
-
-
-def _invalid(detail: str) -> GatewayError:
-    missing = _MISSING.search(detail)
-    at = _AT.search(detail)
-    where = at.group(1) if at else ""
-    if missing:
-        param = f"{where}.{missing.group(1)}" if where else missing.group(1)
-        return BadRequest(
-            f"Missing required parameter: '{param}'.",
-            param=param,
-            code="missing_required_parameter",
-        )
-    return BadRequest(f"Invalid request: {detail}", param=where or None, code="invalid_type")
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests containers more than ``limit`` deep (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
 
 
 class ChunkFramer:

@@ -11,7 +11,8 @@ import pytest
 from app.adapters.declarative import load_declarative, parse_agent_toml
 from app.adapters.eventstore import InMemoryEventStore
 from app.adapters.upstream import build_upstream
-from app.api.wire import DONE, ChunkFramer, decode_body, error_event, validate
+from app.api.request import validate
+from app.api.wire import DONE, ChunkFramer, decode_body, error_event
 from app.errors import BadRequest, UpstreamError
 from app.ids import uuid7
 from app.services.agents import DropinError
@@ -66,7 +67,7 @@ def test_validation_keeps_unknown_fields_and_names_the_bad_parameter() -> None:
         validate({"messages": [{"role": "user", "content": "x"}]})
     assert err.value.param == "model" and err.value.code == "missing_required_parameter"
     with pytest.raises(BadRequest) as err:
-        validate({"model": "m", "messages": [{"role": "user"}], "n": 2})
+        validate({"model": "m", "messages": [{"role": "user", "content": "x"}], "n": 2})
     assert err.value.param == "n"
 
 
