@@ -24,7 +24,7 @@ from app.adapters.eventstore.export import verify
 from app.adapters.leases import NodeLeases
 from app.adapters.upstream import build_upstream
 from app.api import admin as admin_api
-from app.api import admin_discovery, admin_keys, admin_overview, admin_stream, health
+from app.api import admin_discovery, admin_keys, admin_overview, admin_stream, health, openapi
 from app.api import audit as audit_api
 from app.api import chat as chat_api
 from app.api import models as models_api
@@ -131,7 +131,7 @@ def create_app(settings: Settings, *, recover_unfinished: bool = True) -> Litest
             await projections.close()
             await store.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             *health.ROUTES,
             *admin_keys.ROUTES,
@@ -148,8 +148,11 @@ def create_app(settings: Settings, *, recover_unfinished: bool = True) -> Litest
         middleware=[key_freshness_middleware],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
+        openapi_config=openapi.openapi_config(),
         debug=False,
     )
+    openapi.document_errors(app.openapi_schema)
+    return app
 
 
 def _log_startup(

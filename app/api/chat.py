@@ -16,11 +16,10 @@ import msgspec
 from litestar import Request, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType as MediaTypeSpec
-from litestar.openapi.spec import Operation, RequestBody, Schema
-from litestar.openapi.spec.enums import OpenAPIType
+from litestar.openapi.spec import Operation, RequestBody
 from litestar.response import Response, Stream
 
-from app.api import wire
+from app.api import openapi, wire
 from app.api.auth import principal_of
 from app.api.errors import error_response
 from app.api.request import validate
@@ -69,24 +68,10 @@ class _ChatOperation(Operation):
     """The OpenAPI entry: the body is read by hand (to keep unknown fields), so describe it here."""
 
     def __post_init__(self) -> None:
-        fields = {
-            "model": Schema(type=OpenAPIType.STRING),
-            "messages": Schema(
-                type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.OBJECT), min_items=1
-            ),
-            "stream": Schema(type=OpenAPIType.BOOLEAN),
-            "stream_options": Schema(type=OpenAPIType.OBJECT),
-            "tools": Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.OBJECT)),
-            "max_tokens": Schema(type=OpenAPIType.INTEGER),
-        }
-        schema = Schema(
-            type=OpenAPIType.OBJECT,
-            required=["model", "messages"],
-            properties=fields,  # type: ignore[arg-type]
-            description="OpenAI Chat Completions request; other OpenAI fields are passed on.",
-        )
         self.request_body = RequestBody(
-            content={"application/json": MediaTypeSpec(schema=schema)}, required=True
+            content={"application/json": MediaTypeSpec(schema=openapi.CHAT_REQUEST)},
+            required=True,
+            description="OpenAI Chat Completions request; other OpenAI fields are passed on.",
         )
 
 
