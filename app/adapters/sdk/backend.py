@@ -22,6 +22,7 @@ from app.adapters.sdk.provider import GatewayModelProvider, RunTelemetry
 from app.adapters.sdk.runner_hook import DONE, WorkflowRun, current_workflow, stop_run
 from app.adapters.sdk.stream import DeltaTranslator
 from app.context import RequestContext, current_request
+from app.errors import UpstreamError
 from app.ports.upstream import Upstream
 from app.services.backends import ChatRequest, Delta, Finish, TextDelta, Usage
 
@@ -74,8 +75,22 @@ class SdkBackend:
             raise to_gateway_error(exc, self.name) from exc
         finally:
             stop_run(result)
+        if not translator.text_seen and _answered_nothing(result.raw_responses):
+            raise empty_answer(self.name)
         yield Usage(telemetry.prompt_tokens, telemetry.completion_tokens)
         yield Finish("stop")
+
+
+def _answered_nothing(responses: list[Any]) -> bool:
+    """The last model call gave no output item at all (no text, no tool call)."""
+    return bool(responses) and not list(responses[-1].output)
+
+
+def empty_answer(agent: str) -> UpstreamError:
+    return UpstreamError(
+        f"Agent '{agent}': the upstream's answer was empty or unfinished.",
+        code="upstream_incomplete",
+    )
 
 
 def _output_text(output: Any, wf: WorkflowRun) -> str:
@@ -132,7 +147,12 @@ class WorkflowBackend:
         finally:
             if not task.done():
                 task.cancel()  # the client went away: the hook stops the inner run
-        if not wf.translator.text_seen and (answer := _output_text(output, wf)):
-            yield TextDelta(answer)
+        if not wf.translator.text_seen:
+            answer = _output_text(output, wf)
+            last = wf.last_result.raw_responses if wf.last_result is not None else []
+            if not answer and _answered_nothing(last):
+                raise empty_answer(self.name)
+            if answer:
+                yield TextDelta(answer)
         yield Usage(telemetry.prompt_tokens, telemetry.completion_tokens)
         yield Finish("stop")
