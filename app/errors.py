@@ -12,6 +12,7 @@ Hierarchy::
     ├── RateLimited              429 rate_limit_error
     ├── UpstreamError            502 upstream_error (or the upstream's own 400/429, passed through)
     ├── LogUnavailableError      503 log_unavailable, with Retry-After (disk full, read-only log)
+    ├── DropinUnavailable        503 dropin_unavailable (the drop-in of that name failed to load)
     └── UpstreamTimeout          504 timeout
 
 Foreign errors (``openai``, ``httpx``, the Agents SDK) are translated once, at the adapter
@@ -128,6 +129,14 @@ def log_unavailable(exc: LogUnavailable) -> LogUnavailableError:
     return LogUnavailableError(
         f"The gateway cannot record requests right now ({exc.reason}); retry shortly."
     )
+
+
+class DropinUnavailable(GatewayError):
+    """The model names a drop-in that failed to load: its remediation says what to fix."""
+
+    status = 503
+    error_type = "server_error"
+    default_code = "dropin_unavailable"
 
 
 class UpstreamTimeout(GatewayError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.services.backends import ChatBackend
+from domain.events import DropinFailed
 
 
 class DropinError(Exception):
@@ -33,6 +34,9 @@ class AgentRegistry:
 
     def __init__(self) -> None:
         self._agents: dict[str, AgentEntry] = {}
+        # Names whose drop-in failed at the last scan: a 503 with the remediation, never a
+        # fall-through to an upstream model of the same name.
+        self.failed: dict[str, DropinFailed] = {}
 
     def get(self, name: str) -> AgentEntry | None:
         return self._agents.get(name)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.context import RequestContext
-from app.errors import Forbidden, GatewayError, NotFound
+from app.errors import DropinUnavailable, Forbidden, GatewayError, NotFound
 from app.ids import new_request_id
 from app.services.agents import AgentEntry, AgentRegistry
 from app.services.backends import ChatBackend, ChatRequest
@@ -143,6 +143,24 @@ class ChatService:
         request_id = request_id or new_request_id()
         recorder = RequestRecorder(self.store, request_id)
         target = self.resolve(request.model)
+        failed = self.agents.failed.get(request.model)
+        if failed is not None and (target is None or target.kind == "upstream"):
+            unavailable = DropinUnavailable(
+                f"The drop-in '{request.model}' failed to load ({failed.error_type}:"
+                f" {failed.message}). {failed.remediation}",
+                param="model",
+            )
+            await self._refuse(
+                recorder=recorder,
+                principal=principal,
+                request=request,
+                kind="agent",
+                client=client,
+                exc=unavailable,
+                api=api,
+                body=sent,
+            )
+            raise unavailable
         if target is None:
             exc: GatewayError = NotFound(
                 f"The model '{request.model}' does not exist or you do not have access to it.",

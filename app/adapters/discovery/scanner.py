@@ -109,6 +109,7 @@ class Discovery:
         present = {s.name for s in sources}
         for name in [n for n in self._served if n not in present]:
             await self._unload(report, name, "removed")
+        self.registry.failed = {f.name: f for f in report.failed if f.kind == "agent"}
         await self._record(
             ScanCompleted(
                 scan_id=report.scan_id,
