@@ -42,19 +42,36 @@ class ClientClosedRequest(GatewayError):
     default_code = "client_closed_request"
 
 
+DRAIN_MAX_BYTES = 32 * 1024 * 1024
+"""How much of an oversized body is read and dropped so the client, still sending, gets the 413."""
+
+
 async def read_body(request: AnyRequest, limit: int) -> bytes:
-    """The whole body, or PayloadTooLarge as soon as it is known to exceed ``limit`` bytes."""
+    """The whole body, or PayloadTooLarge once it is known to exceed ``limit`` bytes.
+
+    The rest of an oversized body is drained (up to ``DRAIN_MAX_BYTES``) before the 413 goes
+    out: closing on a client that is still sending resets the connection, and ``urllib`` or
+    ``requests`` then report "connection reset by peer" instead of the answer.
+    """
     too_large = PayloadTooLarge(f"The request body is larger than the {limit}-byte limit.")
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise too_large
+    declared = int(length) if length is not None and length.isdigit() else None
     parts: list[bytes] = []
     size = 0
+    over = declared is not None and declared > limit
+    if over and declared is not None and declared > max(limit, DRAIN_MAX_BYTES):
+        raise too_large  # too much to drain: answer now, the connection closes
     async for part in request.stream():
         size += len(part)
         if size > limit:
-            raise too_large
+            over = True
+        if over:
+            if size > max(limit, DRAIN_MAX_BYTES):
+                break
+            continue
         parts.append(part)
+    if over:
+        raise too_large
     return b"".join(parts)
 
 
