@@ -185,7 +185,8 @@ class RequestsProjection(Projection):
                 received_at=rec.recorded_at,
                 first_position=min(row["first_position"], rec.position),
             )
-            self.saw_name("model", event.model, rec.position)
+            if event.target == "agent":  # a served drop-in: a known name
+                self.saw_name("model", event.model, rec.position)
         elif kind == ev.UpstreamCallStarted.TYPE:
             row["upstream_calls"] += 1
         elif kind == ev.ToolInvoked.TYPE:
@@ -210,7 +211,9 @@ class RequestsProjection(Projection):
         if status == "completed":
             if not row["model"]:
                 row["model"] = event.model
-                self.saw_name("model", event.model, rec.position)
+            # Only names that answered become labels: a client inventing model names (refused,
+            # or refused by the upstream) never takes a bounded Prometheus label slot.
+            self.saw_name("model", row["model"], rec.position)
             row.update(
                 ttft_us=event.ttft_us,
                 prompt_tokens=event.prompt_tokens,

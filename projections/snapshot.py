@@ -34,6 +34,10 @@ from projections.views import (
     ToolTotals,
 )
 
+TOP_MODELS = 50
+"""``requests.by_model`` lists at most this many (model, target) groups, the last one ``other``."""
+OTHER = "other"
+
 
 def _ms(us: float | None) -> float | None:
     return None if us is None else round(us / 1000, 3)
@@ -107,7 +111,7 @@ def requests_summary(m: ReadModels) -> RequestsSummary:
             duration=quantiles(hist.get((model, "duration"), {}), g["us"]),
             ttft=quantiles(hist.get((model, "ttft"), {}), g.get("ttft_us", 0)),
         )
-        for (model, target), g in groups.items()
+        for (model, target), g in _top_models(groups, hist).items()
     ]
     keys: dict[str, list[int]] = {}
     for key_id, status, count, p_tok, c_tok in m.req_by_key:
@@ -153,6 +157,32 @@ def requests_summary(m: ReadModels) -> RequestsSummary:
             for b, v in sorted(minutes.items())
         ],
     )
+
+
+def _top_models(
+    groups: dict[tuple[str, str], dict[str, Any]],
+    hist: dict[tuple[str, str], dict[int, int]],
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The ``TOP_MODELS`` busiest (model, target) groups, the rest summed as ``other``.
+
+    Clients choose model names, so the snapshot must not grow with each one they invent.
+    """
+    if len(groups) <= TOP_MODELS:
+        return groups
+    ranked = sorted(groups.items(), key=lambda kv: (-sum(kv[1]["by_status"].values()), kv[0]))
+    kept = dict(ranked[: TOP_MODELS - 1])
+    rest: dict[str, Any] = {"by_status": defaultdict(int), "p": 0, "c": 0, "us": 0, "ttft_us": 0}
+    for (model, _target), g in ranked[TOP_MODELS - 1 :]:
+        for status, count in g["by_status"].items():
+            rest["by_status"][status] += count
+        for field in ("p", "c", "us", "ttft_us"):
+            rest[field] += g.get(field, 0)
+        for metric in ("duration", "ttft"):
+            merged = _merge([hist.get((OTHER, metric), {}), hist.get((model, metric), {})])
+            hist[(OTHER, metric)] = merged
+    rest["by_status"] = dict(rest["by_status"])
+    kept[(OTHER, OTHER)] = rest
+    return kept
 
 
 def _merge(parts: Iterable[Mapping[int, int]]) -> dict[int, int]:
