@@ -40,6 +40,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     upstream_transport: Literal["httpx", "fast"] = "httpx"
     tool_timeout_s: float = 30.0
     tool_result_max_bytes: int = 65_536
+    tool_max_concurrency: int = 4
     max_tool_hops: int = 8
     max_turns: int = 10
     watch_dropins: bool = True

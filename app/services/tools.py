@@ -13,6 +13,7 @@ import asyncio
 import contextvars
 import functools
 import inspect
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -138,8 +139,14 @@ class ToolManager:
         abort_on_deny: bool = False,
         abort_on_error: bool = False,
         max_threads: int = 16,
+        max_concurrency: int = 4,
     ) -> None:
         self.timeout_s = timeout_s
+        self.max_concurrency = max_concurrency
+        # Calls per tool that have not returned, timed-out ones included (a thread cannot be
+        # stopped): a tool at its limit is refused, so one hung tool never starves the others.
+        self._running: dict[str, int] = {}
+        self._running_lock = threading.Lock()
         self.result_max_bytes = result_max_bytes
         self.abort_on_deny = abort_on_deny
         self.abort_on_error = abort_on_error
@@ -152,8 +159,36 @@ class ToolManager:
     @classmethod
     def from_settings(cls, settings: Settings) -> ToolManager:
         return cls(
-            timeout_s=settings.tool_timeout_s, result_max_bytes=settings.tool_result_max_bytes
+            timeout_s=settings.tool_timeout_s,
+            result_max_bytes=settings.tool_result_max_bytes,
+            max_concurrency=settings.tool_max_concurrency,
         )
+
+    def running(self, name: str) -> int:
+        """Calls of ``name`` that have not returned yet (timed-out ones included)."""
+        return self._running.get(name, 0)
+
+    def _take(self, name: str) -> None:
+        """Count a call of ``name`` in, or refuse it while the tool has too many unfinished."""
+        with self._running_lock:
+            running = self._running.get(name, 0)
+            if running >= self.max_concurrency:
+                msg = (
+                    f"Tool '{name}' is busy: {running} earlier calls have not finished (at most"
+                    f" {self.max_concurrency} at once); try again later."
+                )
+                raise _Failure("error", "tool_busy", msg)
+            self._running[name] = running + 1
+
+    def _give(self, name: str) -> None:
+        with self._running_lock:
+            self._running[name] -= 1
+
+    def _in_thread(self, name: str, call: Callable[[], Any]) -> Any:
+        try:
+            return call()
+        finally:
+            self._give(name)  # when the thread is really free again, not at the timeout
 
     def register(self, spec: ToolSpec, fn: Callable[..., Any]) -> None:
         self._tools[spec.name] = (spec, fn)
@@ -210,11 +245,16 @@ class ToolManager:
             except Exception as exc:  # a binder may raise anything; the model must hear why
                 msg = f"Tool '{name}' got invalid arguments: {_short(str(exc))}"
                 raise _Failure("error", "invalid_arguments", msg) from exc
+            self._take(name)
             if inspect.iscoroutinefunction(fn):
-                result = await fn(*args, **kwargs)
+                try:
+                    result = await fn(*args, **kwargs)  # cancelled at the timeout: really ends
+                finally:
+                    self._give(name)
             else:
                 call = functools.partial(contextvars.copy_context().run, fn, *args, **kwargs)
-                result = await asyncio.get_running_loop().run_in_executor(self._executor, call)
+                job = functools.partial(self._in_thread, name, call)
+                result = await asyncio.get_running_loop().run_in_executor(self._executor, job)
                 if inspect.isawaitable(result):
                     result = await result
             return self._text(name, result)
@@ -240,7 +280,16 @@ class ToolManager:
         """
 
         async def run() -> Any:
-            result = await invoke()
+            # The SDK runs a sync tool with asyncio.to_thread: cancelling it frees nothing, so
+            # the call runs on (shielded) and holds its slot until it really returns.
+            self._take(name)
+            call = asyncio.ensure_future(invoke())
+            call.add_done_callback(lambda done: self._ended(name, done))
+            try:
+                result = await asyncio.wait_for(asyncio.shield(call), timeout)
+            except asyncio.CancelledError:
+                call.cancel()  # the request went away: an async tool stops (a thread cannot)
+                raise
             if isinstance(result, dict | list | tuple):
                 return self._text(name, result)
             text = result if isinstance(result, str) else str(result)
@@ -249,8 +298,20 @@ class ToolManager:
 
         timeout = timeout_s or self.timeout_s
         return await self._govern(
-            name, arguments, call_id, "sdk", run=run, timeout=timeout, reraise=reraise
+            name,
+            arguments,
+            call_id,
+            "sdk",
+            run=run,
+            timeout=timeout,
+            reraise=reraise,
+            timed_by_run=True,
         )
+
+    def _ended(self, name: str, call: asyncio.Future[Any]) -> None:
+        self._give(name)
+        if not call.cancelled():
+            call.exception()  # a result nobody waits for any more: retrieved, not warned about
 
     def _text(self, name: str, result: Any) -> str:
         try:
@@ -283,7 +344,9 @@ class ToolManager:
         run: Callable[[], Awaitable[Any]],
         timeout: float,
         reraise: tuple[type[BaseException], ...] = (),
+        timed_by_run: bool = False,
     ) -> Any:
+        """``timed_by_run``: ``run`` applies ``timeout`` itself (and raises TimeoutError)."""
         ctx = current_request.get()
         if ctx is None:
             return f"Tool '{name}' is not allowed outside a gateway request."
@@ -305,7 +368,8 @@ class ToolManager:
             if not decision.allowed:
                 raise _Failure("denied", "denied", denial_message(ctx, name, decision))
             try:
-                result = await asyncio.wait_for(_no_exit(name, run), timeout)
+                limit = None if timed_by_run else timeout
+                result = await asyncio.wait_for(_no_exit(name, run), limit)
             except TimeoutError as exc:
                 msg = f"Tool '{name}' timed out after {float(timeout)}s."
                 raise _Failure("timeout", "timeout", msg) from exc
