@@ -307,3 +307,27 @@ async def test_item_references_are_resolved_from_the_log_for_the_same_key_only(
         second = await client.responses.create(model="fake-model", input=follow_up)
     assert second.output_text == "Done."
     assert fake_upstream.requests[-1].body["messages"][1]["tool_calls"][0]["id"] == call.call_id
+
+
+async def test_admin_replay_and_metrics_cover_the_responses_route(
+    gateway_factory: Callable[..., LiveGateway], fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.default = Reply.text_of("Counted.")
+    gw = gateway_factory(upstream=fake_upstream)
+    async with gw.openai() as client:
+        streamed = await client.responses.create(model="fake-model", input="a", stream=True)
+        final = [e async for e in streamed][-1].response  # type: ignore[union-attr]
+        whole = await client.responses.create(model="fake-model", input="b")
+    wait_for_terminal(gw, final.id)
+    head = gw.call(gw.services.store.head)
+    admin = gw.headers()
+    replayed = httpx2.get(gw.url(f"/admin/requests/{final.id}"), headers=admin).json()
+    assert replayed["api"] == "responses" and replayed["status"] == "completed"
+    assert replayed["answer"]["content"] == "Counted." and replayed["input"]["input"] == "a"
+    snap = httpx2.get(gw.url("/admin/metrics"), params={"min_position": head}, headers=admin).json()
+    assert snap["requests"]["by_status"]["completed"] == 2
+    assert whole.usage is not None and final.usage is not None
+    tokens = whole.usage.output_tokens + final.usage.output_tokens
+    assert snap["requests"]["completion_tokens"] == tokens
+    metrics = httpx2.get(gw.url("/metrics"), params={"min_position": head}, headers=admin).text
+    assert "ledgergate_requests_total{" in metrics
