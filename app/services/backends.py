@@ -33,6 +33,8 @@ class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):
     # The Responses route's input items (instructions first, then the conversation): SDK
     # drop-ins run on them as sent instead of on ``messages`` converted back.
     items: list[dict[str, Any]] | None = None
+    # The Responses route's body for an upstream that speaks the Responses API itself.
+    responses: dict[str, Any] | None = None
 
 
 class TextDelta(msgspec.Struct, frozen=True, tag="text"):

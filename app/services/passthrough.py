@@ -13,8 +13,10 @@ from contextlib import aclosing
 from typing import Any
 
 from app.context import RequestContext
+from app.errors import GatewayError
 from app.ports.upstream import Upstream, UpstreamCall
 from app.services.backends import ChatRequest, Delta, Finish, TextDelta, ToolCallDelta, Usage
+from app.services.responses_upstream import falls_back, responses_hop
 from app.services.upstream_calls import CallTally, recorded_call
 from app.services.upstream_payloads import ChatCompletion, ChatCompletionChunk
 
@@ -124,16 +126,37 @@ def _message_deltas(completion: ChatCompletion, client_tools: frozenset[str] | N
 
 
 class UpstreamBackend:
-    """Passthrough: the client's request, as sent, to the configured upstream model."""
+    """Passthrough: the client's request, as sent, to the configured upstream model.
 
-    def __init__(self, upstream: Upstream) -> None:
+    A Responses request goes to the upstream's own Responses API unless ``api`` is
+    ``chat_completions``; with ``auto`` the first call that finds no such API (404/405/501)
+    switches every later one to the Chat Completions translation (``responses_upstream``).
+    """
+
+    def __init__(self, upstream: Upstream, api: str = "auto") -> None:
         self.upstream = upstream
+        self.api = api
+        self.native: bool | None = None if api == "auto" else api == "responses"
 
     async def run(self, request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Delta]:
+        hop = 1
+        if request.responses is not None and self.native is not False:
+            sent = False
+            try:
+                async for item in responses_hop(self.upstream, ctx, request.responses, hop=1):
+                    sent = True
+                    yield item
+                self.native = True
+                return
+            except GatewayError as exc:
+                if self.native is not None or sent or not falls_back(exc):
+                    raise
+                self.native = False  # detected once: this upstream has no Responses API
+                hop = 2
         async for item in upstream_hop(
             self.upstream,
             ctx,
-            hop=1,
+            hop=hop,
             model=request.model,
             messages=request.messages,
             extra=extra_fields(request.raw),

@@ -17,6 +17,7 @@ from app.services import responses_convert as rc
 from app.services.backends import ChatRequest
 from app.services.chat import ChatRun, ChatService
 from app.services.replay import ReplayedRequest, replay
+from app.services.responses_upstream import upstream_body
 from domain.events import RESPONSES_API
 from domain.policy import Principal
 from domain.ports import EventStore
@@ -144,6 +145,7 @@ class ResponsesService:
             raw={**raw, "stream": stream},
             show_tools=show_tools,
             items=rc.sdk_items(conversation, body.get("instructions")),
+            responses=upstream_body(body, conversation, stream),
         )
         return await self.chat.start(
             principal, request, client=client, request_id=request_id, api=RESPONSES_API, body=body

@@ -57,13 +57,16 @@ async def test_runner_run_with_a_client_tool_over_the_responses_api(
         result = await Runner.run(agent, "Weather in Rome?", run_config=_config(client))
     assert result.final_output == "Rome is sunny."
     assert CALLS == ["Rome"]
-    first, second = (r.body for r in fake_upstream.wait_requests(2))
+    # auto: one /responses call finds the fake has no Responses API, then chat translation.
+    probe, hop1, hop2 = fake_upstream.wait_requests(3)
+    assert probe.path.endswith("/responses")
+    first, second = hop1.body, hop2.body
     assert first["messages"][0] == {"role": "system", "content": "Be brief."}
     assert first["tools"][0]["function"]["name"] == "get_weather"
     tool_message = second["messages"][-1]
     assert tool_message["role"] == "tool" and tool_message["content"] == "sunny in Rome"
     assert second["messages"][-2]["tool_calls"][0]["function"]["name"] == "get_weather"
-    assert all(r.path.endswith("/chat/completions") for r in fake_upstream.requests)
+    assert [r.path.endswith("/responses") for r in fake_upstream.requests] == [True, False, False]
 
 
 async def test_run_streamed_with_a_client_tool_over_the_responses_api(

@@ -230,6 +230,14 @@ class FakeUpstream:
             data = [{"id": "fake-model", "object": "model", "created": 0, "owned_by": "fake"}]
             await self._send_json(send, 200, {"object": "list", "data": data})
             return True
+        if not scope["path"].endswith("/chat/completions"):
+            # A Chat Completions-only API, as a real one: other routes (``/responses``) are 404.
+            error = {
+                "message": f"Invalid URL (POST {scope['path']})",
+                "type": "invalid_request_error",
+            }
+            await self._send_json(send, 404, {"error": {**error, "param": None, "code": None}})
+            return True
         reply = self.queue.popleft() if self.queue else self.default
         req = body if isinstance(body, dict) else {}
         stream = bool(req.get("stream"))

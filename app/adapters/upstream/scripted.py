@@ -1,4 +1,5 @@
-"""The offline ``scripted`` upstream: an httpx2 transport that speaks Chat Completions.
+"""The offline ``scripted`` upstream: an httpx2 transport that speaks Chat Completions and the
+Responses API (the same script, on the request translated by ``responses_convert``).
 
 Deterministic and network-free. It answers the last user message; when the request offers
 ``tools`` and no tool result follows the last user message, it calls one tool (the first whose
@@ -16,6 +17,10 @@ from typing import Any
 
 import httpx2
 import msgspec
+
+from app.errors import GatewayError
+from app.services import responses_convert as rc
+from app.services import responses_events as rs
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _QUOTED = re.compile(r"\"([^\"]+)\"|'([^']+)'")
@@ -146,7 +151,8 @@ class _Stream(httpx2.AsyncByteStream):
 
 
 class ScriptedTransport(httpx2.AsyncBaseTransport):
-    """Answers ``POST …/chat/completions`` and ``GET …/models`` without any network."""
+    """Answers ``POST …/chat/completions``, ``POST …/responses`` and ``GET …/models`` without
+    any network."""
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
@@ -156,6 +162,8 @@ class ScriptedTransport(httpx2.AsyncBaseTransport):
         if request.method == "GET" and path.endswith("/models"):
             data = [{"id": "scripted", "object": "model", "created": 0, "owned_by": "ledgergate"}]
             return self._json(200, {"object": "list", "data": data})
+        if request.method == "POST" and path.endswith("/responses"):
+            return await self._responses(request)
         if request.method != "POST" or not path.endswith("/chat/completions"):
             return self._error(404, f"Unknown route {request.method} {path}", "not_found")
         try:
@@ -172,6 +180,52 @@ class ScriptedTransport(httpx2.AsyncBaseTransport):
                 stream=_Stream(self.stream_frames(body, plan)),
             )
         return self._json(200, self.completion(body, plan))
+
+    async def _responses(self, request: httpx2.Request) -> httpx2.Response:
+        """The Responses API: the same script, on the chat translation of the request."""
+        try:
+            body = msgspec.json.decode(await request.aread())
+            if not isinstance(body, dict):
+                raise rc.bad("The body must be an object.", "body")
+            items = rc.input_items(body.get("input", []))
+            chat = rc.chat_body(body, rc.to_messages(items, body.get("instructions")))
+        except (msgspec.DecodeError, GatewayError) as exc:
+            return self._error(400, str(exc), "invalid_request")
+        plan = plan_reply(chat)
+        completion = self.completion(chat, plan)
+        digest = completion["id"].removeprefix("chatcmpl-scripted-")
+        response_id = "resp_" + (digest + "0" * 32)[:32]
+        message = completion["choices"][0]["message"]
+        usage = completion["usage"]
+        usage = rs.usage(usage["prompt_tokens"], usage["completion_tokens"])
+        if not body.get("stream"):
+            obj = rs.response_object(
+                response_id,
+                body,
+                created_at=completion["created"],
+                status="completed",
+                output=rc.output_items(response_id, message),
+                usage=usage,
+            )
+            return self._json(200, obj)
+        framer = rs.EventFramer(response_id, body)
+        frames = framer.start()
+        for piece in _pieces(message.get("content") or ""):
+            frames += framer.delta({"content": piece}, None)
+        for n, call in enumerate(message.get("tool_calls") or ()):
+            first = {"index": n, "id": call["id"], "function": {"name": call["function"]["name"]}}
+            frames += framer.delta({"tool_calls": [first]}, None)
+            for piece in _pieces(call["function"]["arguments"]):
+                fragment = {"index": n, "function": {"arguments": piece}}
+                frames += framer.delta({"tool_calls": [fragment]}, None)
+        frames += framer.delta({}, completion["choices"][0]["finish_reason"])
+        framer.usage = usage
+        frames += framer.end()
+        return httpx2.Response(
+            200,
+            headers={"content-type": "text/event-stream; charset=utf-8"},
+            stream=_Stream(frames),
+        )
 
     def _usage(self, body: dict[str, Any], plan: _Plan) -> dict[str, int]:
         prompt = sum(
