@@ -45,6 +45,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     max_tool_hops: int = 8
     max_turns: int = 10
     watch_dropins: bool = True
+    dropin_import_timeout_s: float = 10.0
+    dropin_memory_limit_mb: int = 2048
     run_projections: bool = True
     node_lease_s: float = 15.0
 

@@ -39,12 +39,13 @@ def fake_chat() -> FakeChat:
 def make_discovery(
     store: InMemoryEventStore, fake_chat: FakeChat, tmp_path: Path
 ) -> Callable[..., Discovery]:
-    def make(*roots: Path | str, tools_dirs: tuple[str, ...] = ()) -> Discovery:
+    def make(*roots: Path | str, tools_dirs: tuple[str, ...] = (), **overrides: Any) -> Discovery:
         settings = msgspec.convert(
             {
                 "agents_dirs": [str(r) for r in roots],
                 "tools_dirs": list(tools_dirs) or [str(tmp_path / "no-tools")],
                 "watch_dropins": False,
+                **overrides,
             },
             Settings,
         )

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.adapters.declarative import load_declarative
 from app.adapters.discovery.files import DropinSource, find_dropins, module_files
+from app.adapters.workers.probe import ImportProbe
 from app.ids import uuid7
 from app.services.agents import AgentEntry, AgentRegistry, DropinError
 from app.services.backends import ChatBackend
@@ -77,6 +78,10 @@ class Discovery:
         self._served: dict[str, _Served] = {}
         self._tool_modules: set[str] = set()
         self._lock = asyncio.Lock()
+        self.probe = ImportProbe(
+            timeout_s=settings.dropin_import_timeout_s,
+            memory_limit_mb=settings.dropin_memory_limit_mb,
+        )
 
     async def scan(self, reason: str) -> ScanReport:
         """Scan every root once (``reason``: startup, admin, cli, watch)."""
@@ -93,8 +98,10 @@ class Discovery:
         await self._record(ScanStarted(scan_id=report.scan_id, roots=roots, reason=reason))
         await self._scan_tool_modules(report)
         sources, duplicates = find_dropins(roots)
-        for source in sources:
-            await self._one(source, report)
+        digests = [await asyncio.to_thread(s.digest) for s in sources]
+        verdicts = await self._probe(sources, digests)
+        for source, digest, verdict in zip(sources, digests, verdicts, strict=True):
+            await self._one(source, report, digest, verdict)
         for dup in duplicates:
             first = next(s for s in sources if s.name == dup.name)
             await self._fail(
@@ -162,14 +169,37 @@ class Discovery:
             await self._record(event_f)
         self._tool_modules = set(by_path) | {f.path for f in failed}
 
-    async def _one(self, source: DropinSource, report: ScanReport) -> None:
-        digest = await asyncio.to_thread(source.digest)
+    def _unchanged(self, source: DropinSource, digest: str) -> _Served | None:
         served = self._served.get(source.name)
         if served and served.entry.digest == digest and served.entry.path == str(source.path):
+            return served
+        return None
+
+    async def _probe(
+        self, sources: list[DropinSource], digests: list[str]
+    ) -> list[DropinError | None]:
+        """Import every new or changed Python drop-in in a child process first, all at once."""
+        specs = [(t.name, t.description, t.parameters, t.strict) for t in self.tools.specs()]
+
+        async def one(source: DropinSource, digest: str) -> DropinError | None:
+            if source.kind != "python" or self._unchanged(source, digest):
+                return None
+            return await self.probe.check(source, specs)
+
+        pairs = zip(sources, digests, strict=True)
+        return list(await asyncio.gather(*(one(s, d) for s, d in pairs)))
+
+    async def _one(
+        self, source: DropinSource, report: ScanReport, digest: str, verdict: DropinError | None
+    ) -> None:
+        served = self._served.get(source.name)
+        if (unchanged := self._unchanged(source, digest)) is not None:
             report.unchanged += 1
-            await self._loaded(report, served, reloaded=False)
+            await self._loaded(report, unchanged, reloaded=False)
             return
         try:
+            if verdict is not None:
+                raise verdict
             new = await self._load(source, digest)
         except DropinError as error:
             if served is not None:

@@ -1,0 +1,1 @@
+"""Drop-in code run outside the gateway's process: import probes in throwaway child processes."""
