@@ -48,7 +48,9 @@ async def test_watcher_loads_a_new_dropin_and_unloads_a_removed_one(
         loaded = await wait_for_event(store, "discovery.agent_loaded", "tooly", poke)
         assert loaded["kind"] == "sdk"
         assert discovery.registry.get("tooly") is not None
-        shutil.rmtree(root / "minimal")
+        # A drop-in leaves in one rename, as `mv` does: rmtree deletes file by file, and a scan
+        # that lands between two deletions rightly reports a half-removed drop-in as failed.
+        (root / "minimal").rename(tmp_path / "minimal-removed")
         unloaded = await wait_for_event(store, "discovery.agent_unloaded", "minimal", poke)
         assert unloaded["reason"] == "removed"
         assert discovery.registry.get("minimal") is None
