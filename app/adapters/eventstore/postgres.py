@@ -126,7 +126,10 @@ class PostgresEventStore(QueuedEventStore):
         self, after: int = 0, limit: int = 1000, types: Sequence[str] | None = None
     ) -> list[RecordedEvent]:
         reader = self._r
-        return await self._on_reader(lambda: reader.read_all(after, limit, types))
+        events = await self._on_reader(lambda: reader.read_all(after, limit, types))
+        if events:  # read rows are committed: head() never lags what this node has seen
+            self._known_head = max(self._known_head, events[-1].position)
+        return events
 
     async def read_stream(
         self, stream: str, after_version: int = 0, limit: int = 1000
