@@ -13,7 +13,7 @@ import importlib.util
 import re
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -194,15 +194,41 @@ def _collect(module: ModuleType, path: Path) -> list[LoadedTool]:
     return tools
 
 
+def module_digest(path: Path) -> str:
+    """sha256 over a tool module's Python files: an unchanged module needs no new probe."""
+    return _digest(path)
+
+
+def check_tool_module(name: str, path: Path) -> FailedToolModule | None:
+    """Import one tool module and collect its tools (in an import probe); its failure or None."""
+    try:
+        _collect(_exec_module(name, path), path)
+    except _ModuleError as exc:
+        return FailedToolModule(
+            name=name,
+            path=str(path),
+            error_type=exc.error_type,
+            message=exc.message,
+            remediation=exc.remediation,
+        )
+    return None
+
+
 def load_tool_modules(
-    dirs: Sequence[str],
+    dirs: Sequence[str], refused: Mapping[str, FailedToolModule] | None = None
 ) -> tuple[list[LoadedTool], list[FailedToolModule]]:
-    """Load every tool module under ``dirs``: the tools found, and the modules that failed."""
+    """Load every tool module under ``dirs``: the tools found, and the modules that failed.
+
+    ``refused`` (path -> failure): modules whose import probe failed; they are not imported here.
+    """
     loaded: list[LoadedTool] = []
     failed: list[FailedToolModule] = []
     seen: dict[str, str] = {}  # tool name -> path of the module that defined it first
     for name, path in module_files(dirs):
         digest = _digest(path)
+        if refused and str(path) in refused:
+            failed.append(msgspec.structs.replace(refused[str(path)], digest=digest))
+            continue
         try:
             tools = _collect(_exec_module(name, path), path)
             clashes = [spec.name for spec, _fn in tools if spec.name in seen]

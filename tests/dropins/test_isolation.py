@@ -146,3 +146,27 @@ def test_scan_cli_with_hostile_dropins_exits_and_lists_each_with_a_fix(
         assert f"FAILED  {name} " in done.stdout
     assert done.stdout.count("        fix: ") == len(EXPECTED)
     assert f"{len(GOOD)} loaded, {len(EXPECTED)} failed" in done.stdout
+
+
+async def test_hostile_tool_modules_fail_alone_and_the_good_one_serves(
+    make_discovery, store, tmp_path
+):
+    decide_tool = domain.policy.decide_tool
+    tools_dir = FIXTURES.parent / "hostile_tools"
+    discovery = make_discovery(
+        tmp_path / "no-agents", tools_dirs=(str(tools_dir),), dropin_import_timeout_s=3.0
+    )
+    report = await discovery.scan("cli")
+
+    failed = {e.name: e for e in report.failed}
+    assert {name: e.error_type for name, e in failed.items()} == {
+        "exit_tools": "import_crashed",
+        "patch_tools": "patches_gateway",
+        "spin_tools": "import_timeout",
+    }
+    assert all(e.kind == "tool_module" and e.remediation for e in failed.values())
+    assert [(e.name, e.tools) for e in report.loaded] == [("clock", ["utc_now"])]
+    assert [s.name for s in discovery.tools.specs()] == ["utc_now"]
+    assert domain.policy.decide_tool is decide_tool
+    again = await discovery.scan("cli")  # unchanged modules keep their verdict, no new probe
+    assert {e.name for e in again.failed} == set(failed)

@@ -133,10 +133,11 @@ class Discovery:
         dirs = list(self.settings.tools_dirs)
         loaded: list[Any] = []
         failed: list[Any] = []
-        if module_files(dirs):  # tool schemas come from the Agents SDK: import it only now
+        if files := module_files(dirs):  # tool schemas come from the Agents SDK: import it now
             from app.adapters.toolmodules import load_tool_modules
 
-            loaded, failed = await asyncio.to_thread(load_tool_modules, dirs)
+            refused = await self._probe_tool_modules(files)
+            loaded, failed = await asyncio.to_thread(load_tool_modules, dirs, refused)
         self.tools.replace(loaded)
         self.tools.failed_modules = failed
         by_path: dict[str, list[str]] = defaultdict(list)
@@ -168,6 +169,27 @@ class Discovery:
             report.failed.append(event_f)
             await self._record(event_f)
         self._tool_modules = set(by_path) | {f.path for f in failed}
+
+    async def _probe_tool_modules(self, files: list[tuple[str, Path]]) -> dict[str, Any]:
+        """Import every tool module in a child process first; path -> failure of those refused."""
+        from app.adapters.toolmodules import FailedToolModule, module_digest
+
+        async def one(name: str, path: Path) -> tuple[str, Any]:
+            digest = await asyncio.to_thread(module_digest, path)
+            error = await self.probe.check_tool_module(name, path, digest)
+            if error is None:
+                return str(path), None
+            failure = FailedToolModule(
+                name=name,
+                path=str(path),
+                error_type=error.error_type,
+                message=error.message,
+                remediation=error.remediation,
+            )
+            return str(path), failure
+
+        verdicts = await asyncio.gather(*(one(name, path) for name, path in files))
+        return {path: failure for path, failure in verdicts if failure is not None}
 
     def _unchanged(self, source: DropinSource, digest: str) -> _Served | None:
         served = self._served.get(source.name)

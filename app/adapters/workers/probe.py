@@ -27,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -165,12 +166,14 @@ class ImportProbe:
     def __init__(self, *, timeout_s: float, memory_limit_mb: int) -> None:
         self.timeout_s = timeout_s
         self.memory_limit_mb = memory_limit_mb
+        self._tool_verdicts: dict[str, tuple[str, DropinError | None]] = {}
 
     async def check(
         self, source: DropinSource, gateway_tools: list[tuple[str, str, dict[str, Any], bool]]
     ) -> DropinError | None:
         """None if the drop-in imports cleanly in a child, else the failure to report."""
         request = ProbeRequest(
+            kind="agent",
             name=source.name,
             path=str(source.path),
             folder=str(source.folder) if source.folder is not None else None,
@@ -179,6 +182,32 @@ class ImportProbe:
             memory_limit_mb=self.memory_limit_mb,
             gateway_tools=gateway_tools,
         )
+        return await self._verdict(request)
+
+    async def check_tool_module(self, name: str, path: Path, digest: str) -> DropinError | None:
+        """None if the tool module imports cleanly in a child, else the failure to report.
+
+        Tool modules are imported again on every scan: an unchanged one (same ``digest``) keeps
+        its last verdict instead of a new probe.
+        """
+        known = self._tool_verdicts.get(str(path))
+        if known is not None and known[0] == digest:
+            return known[1]
+        request = ProbeRequest(
+            kind="tool_module",
+            name=name,
+            path=str(path),
+            folder=None,
+            cwd=os.getcwd(),
+            env=dict(os.environ),
+            memory_limit_mb=self.memory_limit_mb,
+            gateway_tools=[],
+        )
+        verdict = await self._verdict(request)
+        self._tool_verdicts[str(path)] = (digest, verdict)
+        return verdict
+
+    async def _verdict(self, request: ProbeRequest) -> DropinError | None:
         result = await asyncio.to_thread(probe_sync, request, self.timeout_s)
         if result.ok:
             return None

@@ -36,6 +36,7 @@ import_sdk()
 from app.adapters.discovery.files import DropinSource  # noqa: E402
 from app.adapters.discovery.loader import classify, load_python  # noqa: E402
 from app.adapters.sdk.runner_hook import install_runner_hook  # noqa: E402
+from app.adapters.toolmodules import check_tool_module  # noqa: E402
 from app.adapters.workers.protocol import ProbeRequest, ProbeResult  # noqa: E402
 from app.services.agents import DropinError  # noqa: E402
 from app.services.tools import ToolManager, ToolSpec  # noqa: E402
@@ -126,6 +127,8 @@ def prepare() -> Snapshot:
 
 def judge(request: ProbeRequest, before: Snapshot) -> ProbeResult:
     """Import the drop-in and judge what it did to the process; never raises."""
+    if request.kind == "tool_module":
+        return _judge_tool_module(request, before)
     _publish(request.gateway_tools)
     source = DropinSource(
         name=request.name,
@@ -154,6 +157,27 @@ def judge(request: ProbeRequest, before: Snapshot) -> ProbeResult:
             message=failure.message,
             remediation=failure.remediation,
         )
+    return _aftermath(before, threads) or ProbeResult(ok=True)
+
+
+def _judge_tool_module(request: ProbeRequest, before: Snapshot) -> ProbeResult:
+    threads = set(threading.enumerate())
+    try:
+        failure = check_tool_module(request.name, Path(request.path))
+    except MemoryError as exc:
+        return _memory(request, exc)
+    if failure is not None:
+        return ProbeResult(
+            ok=False,
+            error_type=failure.error_type,
+            message=failure.message,
+            remediation=failure.remediation,
+        )
+    return _aftermath(before, threads) or ProbeResult(ok=True)
+
+
+def _aftermath(before: Snapshot, threads: set[threading.Thread]) -> ProbeResult | None:
+    """What an import that succeeded left behind: patches, then threads; None if nothing."""
     changed = patched(before, snapshot())
     if changed:
         return ProbeResult(
@@ -171,7 +195,7 @@ def judge(request: ProbeRequest, before: Snapshot) -> ProbeResult:
             message=f"the import left threads running: {names}",
             remediation=NO_THREADS,
         )
-    return ProbeResult(ok=True)
+    return None
 
 
 def _memory(request: ProbeRequest, exc: BaseException) -> ProbeResult:

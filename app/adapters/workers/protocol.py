@@ -8,6 +8,7 @@ import msgspec
 
 
 class ProbeRequest(msgspec.Struct, frozen=True, kw_only=True):
+    kind: str  # "agent" (a Python drop-in) | "tool_module"
     name: str
     path: str
     folder: str | None
