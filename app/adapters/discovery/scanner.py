@@ -101,6 +101,8 @@ class Discovery:
         digests = [await asyncio.to_thread(s.digest) for s in sources]
         verdicts = await self._probe(sources, digests)
         for source, digest, verdict in zip(sources, digests, verdicts, strict=True):
+            if verdict is not None and not source.path.exists():
+                continue  # removed while it was probed: unloaded below as removed, not failed
             await self._one(source, report, digest, verdict)
         for dup in duplicates:
             first = next(s for s in sources if s.name == dup.name)
@@ -113,7 +115,7 @@ class Discovery:
                     "Rename one of the two folders (the model id is the folder name).",
                 ),
             )
-        present = {s.name for s in sources}
+        present = {s.name for s in sources if s.path.exists()}
         for name in [n for n in self._served if n not in present]:
             await self._unload(report, name, "removed")
         self.registry.failed = {f.name: f for f in report.failed if f.kind == "agent"}
