@@ -123,7 +123,7 @@ async def test_scripted_text_answer_as_deltas_and_events(scripted: Upstream, str
     items = [
         item
         async for item in upstream_hop(
-            scripted, ctx, hop=1, model="m", messages=MSG, extra={}, stream=stream
+            scripted, ctx, hop=1, model="scripted", messages=MSG, extra={}, stream=stream
         )
     ]
     text = "".join(i.content for i in items if isinstance(i, TextDelta))
@@ -151,7 +151,7 @@ async def test_scripted_tool_call_as_deltas(scripted: Upstream, stream: bool) ->
             scripted,
             ctx,
             hop=1,
-            model="m",
+            model="scripted",
             messages=[{"role": "user", "content": "what time is it"}],
             extra={"tools": tools},
             stream=stream,

@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from app.adapters.upstream import HttpUpstream, build_upstream
-from app.adapters.upstream.scripted import ScriptedTransport
+from app.adapters.upstream.scripted import MODELS, ScriptedTransport
 from app.settings import Settings
 
 WEATHER = {
@@ -57,9 +57,14 @@ async def test_without_a_key_the_upstream_is_scripted_and_labelled(upstream: Scr
     assert port.label == "scripted"
     assert port.allows_model("gpt-4o") and port.allows_model("scripted")
     assert not port.allows_model("claude-3")
-    assert await port.model_ids(5.0) == ["scripted"]
+    assert await port.model_ids(5.0) == list(MODELS)  # it serves only the models it lists
     models = await upstream.client.models.list()
-    assert [m.id for m in models.data] == ["scripted"]
+    assert [m.id for m in models.data] == list(MODELS)
+    with pytest.raises(openai.NotFoundError) as err:
+        await upstream.client.chat.completions.create(
+            model="assitant", messages=[{"role": "user", "content": "hi"}]
+        )
+    assert err.value.code == "model_not_found"
 
 
 async def test_a_real_upstream_label_never_carries_credentials() -> None:
@@ -78,8 +83,8 @@ async def test_non_streamed_answer_echoes_model_and_counts_words(upstream: Scrip
         {"role": "system", "content": "be brief"},
         {"role": "user", "content": "hi there"},
     ]
-    done = await upstream.client.chat.completions.create(model="gpt-x", messages=messages)
-    assert done.model == "gpt-x"
+    done = await upstream.client.chat.completions.create(model="gpt-4o", messages=messages)
+    assert done.model == "gpt-4o"
     assert done.choices[0].message.content == "Scripted answer: hi there"
     assert done.choices[0].finish_reason == "stop"
     assert done.usage is not None
@@ -92,7 +97,7 @@ async def test_non_streamed_answer_echoes_model_and_counts_words(upstream: Scrip
 
 async def test_streamed_text_arrives_in_several_chunks_with_usage(upstream: Scripted) -> None:
     stream = await upstream.client.chat.completions.create(
-        model="m",
+        model="scripted",
         messages=[{"role": "user", "content": "tell me a story"}],
         stream=True,
         stream_options={"include_usage": True},
@@ -111,7 +116,7 @@ async def test_streamed_tool_call_is_assembled_by_the_client_stream_helper(
     upstream: Scripted,
 ) -> None:
     async with upstream.client.chat.completions.stream(
-        model="m",
+        model="scripted",
         messages=[{"role": "user", "content": "get_time then get_weather for 'Oslo' 3 days"}],
         tools=[CLOCK, WEATHER],
     ) as stream:
@@ -125,7 +130,7 @@ async def test_streamed_tool_call_is_assembled_by_the_client_stream_helper(
 
 async def test_tool_arguments_come_from_the_schema_and_the_text(upstream: Scripted) -> None:
     done = await upstream.client.chat.completions.create(
-        model="m",
+        model="scripted",
         messages=[{"role": "user", "content": "weather in 'Paris' for 3 days"}],
         tools=[WEATHER],
     )
@@ -151,7 +156,7 @@ async def test_after_a_tool_result_it_answers_with_the_result(upstream: Scripted
         {"role": "tool", "tool_call_id": "call_1", "content": "sunny, 21C"},
     ]
     done = await upstream.client.chat.completions.create(
-        model="m", messages=messages, tools=[WEATHER]
+        model="scripted", messages=messages, tools=[WEATHER]
     )
     assert done.choices[0].message.content == "Tool results: get_weather returned sunny, 21C."
     assert not done.choices[0].message.tool_calls
@@ -160,7 +165,7 @@ async def test_after_a_tool_result_it_answers_with_the_result(upstream: Scripted
 async def test_sse_framing_golden_bytes() -> None:
     http = httpx2.AsyncClient(transport=ScriptedTransport(clock=lambda: 1700000000))
     body = {
-        "model": "m",
+        "model": "scripted",
         "stream": True,
         "messages": [{"role": "user", "content": "hi"}],
         "stream_options": {"include_usage": True},
@@ -171,7 +176,7 @@ async def test_sse_framing_golden_bytes() -> None:
     digest = response.text.split("chatcmpl-scripted-")[1][:20]
     head = (
         '"id":"chatcmpl-scripted-' + digest + '","object":"chat.completion.chunk",'
-        '"created":1700000000,"model":"m","system_fingerprint":null'
+        '"created":1700000000,"model":"scripted","system_fingerprint":null'
     )
 
     def chunk(delta: str, finish: str = "null") -> str:
@@ -197,5 +202,36 @@ async def test_sse_framing_golden_bytes() -> None:
 
 async def test_bad_requests_get_openai_errors(upstream: Scripted) -> None:
     with pytest.raises(openai.BadRequestError) as info:
-        await upstream.client.post("/chat/completions", body={"model": "m"}, cast_to=object)
+        await upstream.client.post("/chat/completions", body={"model": "scripted"}, cast_to=object)
     assert info.value.status_code == 400
+
+
+def test_a_json_schema_response_format_holds_after_tool_results_too() -> None:
+    from app.adapters.upstream.scripted import plan_reply
+
+    schema = {
+        "type": "object",
+        "properties": {"answer": {"type": "string"}, "detail": {"$ref": "#/$defs/Detail"}},
+        "required": ["answer", "detail"],
+        "$defs": {
+            "Detail": {
+                "type": "object",
+                "properties": {"words": {"type": "integer"}, "sure": {"type": "boolean"}},
+                "required": ["words", "sure"],
+            }
+        },
+    }
+    call = {"id": "c1", "type": "function", "function": {"name": "word_count", "arguments": "{}"}}
+    body = {
+        "model": "scripted",
+        "messages": [
+            {"role": "user", "content": "count 'a b c'"},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "c1", "content": "3"},
+        ],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}},
+    }
+    plan = plan_reply(body)
+    assert plan.tool_call is None and plan.text is not None
+    answer = "Tool results: word_count returned 3."  # the structured answer quotes the result
+    assert json.loads(plan.text) == {"answer": answer, "detail": {"words": 3, "sure": True}}

@@ -1,10 +1,13 @@
 """The offline ``scripted`` upstream: an httpx2 transport that speaks Chat Completions and the
 Responses API (the same script, on the request translated by ``responses_convert``).
 
-Deterministic and network-free. It answers the last user message; when the request offers
-``tools`` and no tool result follows the last user message, it calls one tool (the first whose
-name appears in the user's text, else the first offered) with arguments built from the tool's
-JSON schema; after ``tool`` messages it answers with text that quotes the results.
+Deterministic and network-free. It serves only the models it lists (``MODELS``; any other gets
+OpenAI's 404 ``model_not_found``, so a typo is not answered). It answers the last user message;
+when the request offers ``tools`` and no tool result follows the last user message, it calls one
+tool (the first whose name appears in the user's text, else the first offered) with arguments
+built from the tool's JSON schema; after ``tool`` messages it answers with text that quotes the
+results. A JSON-schema ``response_format`` is honoured on every text answer (after tool results
+too): the text is a JSON object of that schema, ``$ref``s and nested objects included.
 """
 
 from __future__ import annotations
@@ -21,6 +24,21 @@ import msgspec
 from app.errors import GatewayError
 from app.services import responses_convert as rc
 from app.services import responses_events as rs
+
+MODELS = (
+    "scripted",
+    "gpt-4o",
+    "gpt-4o-mini",
+    "gpt-4.1",
+    "gpt-4.1-mini",
+    "gpt-4.1-nano",
+    "gpt-5",
+    "gpt-5-mini",
+    "gpt-5-nano",
+    "o3",
+    "o4-mini",
+)
+"""The models the scripted upstream lists and serves (the sample drop-ins use some of them)."""
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 _QUOTED = re.compile(r"\"([^\"]+)\"|'([^']+)'")
@@ -41,10 +59,19 @@ def _words(text: str) -> int:
     return len(text.split())
 
 
-def _arg_value(schema: dict[str, Any], text: str) -> Any:
-    """A value for one required property: taken from the user's text, else a simple default."""
+def _arg_value(schema: dict[str, Any], text: str, defs: dict[str, Any], depth: int = 0) -> Any:
+    """A value for one property: taken from the user's text, else a simple default."""
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/") and depth < 8:
+        return _arg_value(defs.get(ref.rsplit("/", 1)[1]) or {}, text, defs, depth + 1)
+    for key in ("anyOf", "oneOf", "allOf"):
+        options = [o for o in schema.get(key) or [] if o.get("type") != "null"]
+        if options and depth < 8:
+            return _arg_value(options[0], text, defs, depth + 1)
     if schema.get("enum"):
         return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
     kind = schema.get("type", "string")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "string")
@@ -58,18 +85,25 @@ def _arg_value(schema: dict[str, Any], text: str) -> Any:
     if kind == "array":
         return []
     if kind == "object":
-        return {}
+        return _object(schema, text, defs, depth + 1) if depth < 8 else {}
     quoted = _QUOTED.search(text)
     if quoted:
         return quoted.group(1) or quoted.group(2)
     return text or "scripted"
 
 
-def _tool_arguments(parameters: dict[str, Any], text: str) -> dict[str, Any]:
-    props: dict[str, Any] = parameters.get("properties") or {}
+def _object(
+    schema: dict[str, Any], text: str, defs: dict[str, Any], depth: int = 0
+) -> dict[str, Any]:
+    props: dict[str, Any] = schema.get("properties") or {}
     return {
-        name: _arg_value(props.get(name) or {}, text) for name in parameters.get("required", [])
+        name: _arg_value(props.get(name) or {}, text, defs, depth)
+        for name in schema.get("required", [])
     }
+
+
+def _tool_arguments(parameters: dict[str, Any], text: str) -> dict[str, Any]:
+    return _object(parameters, text, parameters.get("$defs") or {})
 
 
 class _Plan(msgspec.Struct):
@@ -110,7 +144,11 @@ def plan_reply(body: dict[str, Any]) -> _Plan:
             f"{names.get(m.get('tool_call_id', ''), 'tool')} returned {_text_of(m.get('content'))}"
             for m in results
         ]
-        return _Plan(text="Tool results: " + "; ".join(parts).rstrip(".") + ".")
+        answer = "Tool results: " + "; ".join(parts).rstrip(".") + "."
+        schema = _response_schema(body)
+        if schema is not None:  # structured output on the hop after the tools, too
+            return _Plan(text=msgspec.json.encode(_tool_arguments(schema, answer)).decode())
+        return _Plan(text=answer)
     if tools and body.get("tool_choice") != "none" and last_user >= 0:
         chosen = max(tools, key=lambda t: _relevance(str(t["function"].get("name", "")), user_text))
         fn = chosen["function"]
@@ -160,7 +198,10 @@ class ScriptedTransport(httpx2.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         path = request.url.path
         if request.method == "GET" and path.endswith("/models"):
-            data = [{"id": "scripted", "object": "model", "created": 0, "owned_by": "ledgergate"}]
+            data = [
+                {"id": model, "object": "model", "created": 0, "owned_by": "ledgergate"}
+                for model in MODELS
+            ]
             return self._json(200, {"object": "list", "data": data})
         if request.method == "POST" and path.endswith("/responses"):
             return await self._responses(request)
@@ -172,6 +213,8 @@ class ScriptedTransport(httpx2.AsyncBaseTransport):
             return self._error(400, "The request body is not valid JSON.", "invalid_json")
         if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
             return self._error(400, "'messages' is a required property.", "missing_messages")
+        if (unknown := self._unknown_model(body)) is not None:
+            return unknown
         plan = plan_reply(body)
         if body.get("stream"):
             return httpx2.Response(
@@ -191,6 +234,8 @@ class ScriptedTransport(httpx2.AsyncBaseTransport):
             chat = rc.chat_body(body, rc.to_messages(items, body.get("instructions")))
         except (msgspec.DecodeError, GatewayError) as exc:
             return self._error(400, str(exc), "invalid_request")
+        if (unknown := self._unknown_model(body)) is not None:
+            return unknown
         plan = plan_reply(chat)
         completion = self.completion(chat, plan)
         digest = completion["id"].removeprefix("chatcmpl-scripted-")
@@ -305,6 +350,15 @@ class ScriptedTransport(httpx2.AsyncBaseTransport):
             frames.append(_sse({**head, "choices": [], "usage": self._usage(body, plan)}))
         frames.append(b"data: [DONE]\n\n")
         return frames
+
+    @classmethod
+    def _unknown_model(cls, body: dict[str, Any]) -> httpx2.Response | None:
+        """OpenAI's 404 for a model this upstream does not list (a typo is not answered)."""
+        model = body.get("model")
+        if model in MODELS:
+            return None
+        message = f"The model `{model}` does not exist or you do not have access to it."
+        return cls._error(404, message, "model_not_found")
 
     @staticmethod
     def _json(status: int, obj: Any) -> httpx2.Response:
