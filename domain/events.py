@@ -222,6 +222,7 @@ class ToolFailed(Event, frozen=True, kw_only=True, omit_defaults=True):
 @_register
 class RequestCompleted(Event, frozen=True, kw_only=True, omit_defaults=True):
     TYPE: ClassVar[str] = "request.completed"
+    SCHEMA_VERSION: ClassVar[int] = 2  # v2: ``held``
     request_id: str
     created: int  # the completion's `created` (unix seconds)
     model: str
@@ -231,6 +232,10 @@ class RequestCompleted(Event, frozen=True, kw_only=True, omit_defaults=True):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     message: JsonObject | None = None  # the assembled message of a non-streamed answer
+    # An agent answer that ends with the client's tool calls: the messages the gateway kept
+    # back (its own tool calls and their results), restored into the conversation when the
+    # client sends the results of its calls.
+    held: list[JsonObject] | None = None
 
 
 @_register

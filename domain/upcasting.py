@@ -84,3 +84,9 @@ def _received_api(obj: dict[str, Any]) -> dict[str, Any]:
 @upcaster("key.issued", 1)
 def _key_issued_v1(obj: dict[str, Any]) -> dict[str, Any]:
     return obj  # v2 added ``auditor``; a v1 key is not an auditor (the field's default)
+
+
+@upcaster("request.completed", 1)
+def _request_completed_v1(obj: dict[str, Any]) -> dict[str, Any]:
+    # v2 added the optional ``held`` (absent: nothing was held back).
+    return obj

@@ -35,11 +35,13 @@ from app.services.backends import (
     ChatRequest,
     Delta,
     Finish,
+    Held,
     TextDelta,
     ToolCallDelta,
     ToolNotice,
     Usage,
 )
+from app.services.held import client_call_id
 from app.services.passthrough import extra_fields, upstream_hop
 from app.services.tools import ToolCallAborted
 from app.settings import Settings
@@ -155,6 +157,8 @@ class DeclarativeBackend:
             *request.messages,
         ]
         base = 0  # one tool-call index counter across every hop of the answer
+        client_calls = 0
+        first_own = len(messages)  # messages from here on are the gateway's own
         for hop in range(1, self.max_tool_hops + 2):
             calls: dict[int, _HopCall] = {}
             text: list[str] = []
@@ -173,10 +177,12 @@ class DeclarativeBackend:
                     call = calls.get(item.index)
                     first = call is None
                     if call is None:
+                        call_id = item.id or f"call_{ctx.request_id[-12:]}_{base + len(calls)}"
+                        if item.client:  # an id that finds this request's held messages
+                            call_id = client_call_id(ctx.request_id, client_calls)
+                            client_calls += 1
                         call = calls[item.index] = _HopCall(
-                            item.id or f"call_{ctx.request_id[-12:]}_{base + len(calls)}",
-                            item.name or "",
-                            client=item.client,
+                            call_id, item.name or "", client=item.client
                         )
                     call.arguments.append(item.arguments)
                     if call.client:  # the gateway's own calls are never the client's
@@ -206,9 +212,6 @@ class DeclarativeBackend:
             results = await _run_tools(manager, own) if own else []
             for c, result in zip(own, results, strict=True):
                 yield ToolNotice(c.id, c.name, "".join(c.arguments), ctx.outcome(c.id), result)
-            if has_client:
-                yield Finish("tool_calls")
-                return
             messages.append(
                 {
                     "role": "assistant",
@@ -225,8 +228,12 @@ class DeclarativeBackend:
             )
             messages.extend(
                 {"role": "tool", "tool_call_id": c.id, "content": result}
-                for c, result in zip(ordered, results, strict=True)
+                for c, result in zip(own, results, strict=True)
             )
+            if has_client:  # the client runs its calls; what it never saw is kept in the log
+                yield Held(messages[first_own:])
+                yield Finish("tool_calls")
+                return
         raise Unprocessable(
             f"The agent '{self.name}' made more than {self.max_tool_hops} rounds of tool calls "
             "without answering (max_tool_hops).",

@@ -76,6 +76,13 @@ class ToolNotice(msgspec.Struct, frozen=True, tag="tool_notice"):
         return body
 
 
+class Held(msgspec.Struct, frozen=True, tag="held"):
+    """Messages the client never saw (the gateway's own tool calls and results), kept in the
+    log with an answer that ends with the client's tool calls; see ``app.services.held``."""
+
+    messages: list[dict[str, Any]]
+
+
 class Finish(msgspec.Struct, frozen=True, tag="finish"):
     reason: str  # "stop" | "length" | "tool_calls" | "content_filter"
 
@@ -85,7 +92,7 @@ class Usage(msgspec.Struct, frozen=True, tag="usage"):
     completion_tokens: int
 
 
-Delta = TextDelta | ToolCallDelta | ToolNotice | Finish | Usage
+Delta = TextDelta | ToolCallDelta | ToolNotice | Held | Finish | Usage
 
 
 class ChatBackend(Protocol):

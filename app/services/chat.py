@@ -16,9 +16,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from app.context import RequestContext
 from app.errors import DropinUnavailable, Forbidden, GatewayError, NotFound
 from app.ids import new_request_id
+from app.services import held
 from app.services.agents import AgentEntry, AgentRegistry
 from app.services.backends import ChatBackend, ChatRequest
 from app.services.chat_run import Answer, ChatRun, Chunk, Done, ErrorChunk, UsageChunk
@@ -210,6 +213,11 @@ class ChatService:
             await recorder.flush()
             raise exc
         await recorder.record(received, acl)
+        if target.kind == "agent":
+            # The gateway's own calls kept back from an earlier answer go back in place.
+            messages = await held.restore(self.store, principal.key_id, request.messages)
+            if messages is not request.messages:
+                request = msgspec.structs.replace(request, messages=messages)
         entry = target.entry
         ctx = RequestContext(
             request_id=request_id,

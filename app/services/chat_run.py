@@ -25,6 +25,7 @@ from app.services.backends import (
     ChatRequest,
     Delta,
     Finish,
+    Held,
     TextDelta,
     ToolCallDelta,
     ToolNotice,
@@ -95,6 +96,7 @@ class _State:
     calls: dict[int, _Call] = field(default_factory=dict)  # client-facing index -> call
     indices: dict[int, int] = field(default_factory=dict)  # backend index -> client index
     finish: str | None = None
+    held: list[dict[str, Any]] | None = None
     prompt_tokens: int = 0
     completion_tokens: int = 0
     ttft_us: int = 0
@@ -153,6 +155,8 @@ class _State:
         if isinstance(delta, ToolNotice):
             if self.show_tools:
                 return Chunk({"ledgergate_tool_call": delta.payload()})
+        elif isinstance(delta, Held):
+            self.held = delta.messages
         elif isinstance(delta, Finish):
             self.finish = delta.reason
         elif isinstance(delta, Usage):
@@ -292,6 +296,7 @@ class ChatRun:
                     prompt_tokens=state.prompt_tokens,
                     completion_tokens=state.completion_tokens,
                     message=message,
+                    held=state.held if state.calls else None,
                 )
             )
             await recorder.flush()

@@ -13,9 +13,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from agents.agent import Agent
+from agents.models.chatcmpl_converter import Converter
 from agents.run import RunConfig, Runner
 from pydantic import BaseModel
 
+from app.adapters.sdk import client_tools
 from app.adapters.sdk.convert import last_user_text, to_input_items
 from app.adapters.sdk.errors import to_gateway_error
 from app.adapters.sdk.provider import GatewayModelProvider, RunTelemetry
@@ -24,7 +26,7 @@ from app.adapters.sdk.stream import DeltaTranslator
 from app.context import RequestContext, current_request
 from app.errors import UpstreamError
 from app.ports.upstream import Upstream
-from app.services.backends import ChatRequest, Delta, Finish, TextDelta, Usage
+from app.services.backends import ChatRequest, Delta, Finish, Held, TextDelta, Usage
 
 
 class _DefaultWorkflowInput(BaseModel):
@@ -51,6 +53,7 @@ class SdkBackend:
         self.max_turns = max_turns
 
     async def run(self, request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Delta]:
+        agent = client_tools.for_request(self.agent, request, self.name)
         items: Any = request.items  # Responses items work natively
         if items is None:
             items = to_input_items(request.messages)  # SDK input item dicts
@@ -61,12 +64,12 @@ class SdkBackend:
             tracing_disabled=True,
         )
         result = Runner.run_streamed(
-            self.agent,
+            agent,
             items,
             max_turns=self.max_turns,
             run_config=config,
         )
-        translator = DeltaTranslator(ctx=ctx)
+        translator = DeltaTranslator(client_tools.client_tool_names(request), ctx)
         try:
             async for event in result.stream_events():
                 for delta in translator.feed(event):
@@ -78,7 +81,11 @@ class SdkBackend:
         if not translator.text_seen and _answered_nothing(result.raw_responses):
             raise empty_answer(self.name)
         yield Usage(telemetry.prompt_tokens, telemetry.completion_tokens)
-        yield Finish("stop")
+        if translator.visible_ids:  # the run stopped at the client's tools: theirs to run
+            yield Held(held_messages(result.new_items, translator.visible_ids))
+            yield Finish("tool_calls")
+        else:
+            yield Finish("stop")
 
 
 def _answered_nothing(responses: list[Any]) -> bool:
@@ -101,6 +108,36 @@ def _output_text(output: Any, wf: WorkflowRun) -> str:
         return output
     final = wf.last_result.final_output if wf.last_result is not None else None
     return final if isinstance(final, str) else ""
+
+
+def _refuse_client_options(request: ChatRequest, name: str) -> None:
+    """An export's workflow wires its own agents, tools and outputs: it cannot take the client's."""
+    why = "an Agent Builder workflow runs its own agents, tools and outputs."
+    if request.tools:
+        raise client_tools.unsupported("tools", name, why)
+    if request.raw.get("tool_choice") not in (None, "auto", "none"):
+        raise client_tools.unsupported("tool_choice", name, why)
+    response_format = request.raw.get("response_format")
+    if response_format is not None and response_format != {"type": "text"}:
+        raise client_tools.unsupported("response_format", name, why)
+
+
+def held_messages(items: Any, visible_ids: dict[str, str]) -> list[dict[str, Any]]:
+    """The run's new items as chat messages, the client's calls under the ids it saw.
+
+    The client's calls stay (it answers them next); their placeholder outputs go.
+    """
+    inputs = [item.to_input_item() for item in items]
+    inputs = [
+        i
+        for i in inputs
+        if not (i.get("type") == "function_call_output" and i.get("call_id") in visible_ids)
+    ]
+    messages: list[dict[str, Any]] = [dict(m) for m in Converter.items_to_messages(inputs)]
+    for message in messages:
+        for call in message.get("tool_calls") or ():
+            call["id"] = visible_ids.get(call["id"], call["id"])
+    return messages
 
 
 class WorkflowBackend:
@@ -127,6 +164,7 @@ class WorkflowBackend:
             wf.queue.put_nowait(DONE)
 
     async def run(self, request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Delta]:
+        _refuse_client_options(request, self.name)
         text = last_user_text(request.messages)
         _enter(ctx)
         telemetry = _telemetry(self.upstream, request, ctx)

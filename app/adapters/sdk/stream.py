@@ -17,6 +17,7 @@ from typing import Any
 
 from app.context import RequestContext
 from app.services.backends import Delta, TextDelta, ToolCallDelta, ToolNotice
+from app.services.held import client_call_id
 
 _CALLS = ("tool_called", "handoff_requested")
 _OUTPUTS = ("tool_output", "handoff_occured")  # sic: the SDK's spelling
@@ -35,6 +36,7 @@ class DeltaTranslator:
         self.next_index = 0
         self._by_output_index: dict[int, int] = {}
         self._calls: dict[str, tuple[str, str]] = {}  # call id -> (name, arguments)
+        self.visible_ids: dict[str, str] = {}  # a client call's id -> the id the client sees
         self.text_seen = False
 
     def feed(self, event: Any, *, text: bool = True) -> list[Delta]:
@@ -59,7 +61,11 @@ class DeltaTranslator:
             index = self.next_index
             self.next_index += 1
             self._by_output_index[data.output_index] = index
-            return [ToolCallDelta(index, item.call_id, item.name, item.arguments or "", True)]
+            visible = item.call_id
+            if self.ctx is not None:  # an id that finds this request's held messages
+                visible = client_call_id(self.ctx.request_id, len(self.visible_ids))
+            self.visible_ids[item.call_id] = visible
+            return [ToolCallDelta(index, visible, item.name, item.arguments or "", True)]
         elif kind == "response.function_call_arguments.delta":
             known = self._by_output_index.get(data.output_index)
             if known is not None and data.delta:
