@@ -31,6 +31,7 @@ from app.api import models as models_api
 from app.api import prometheus as prometheus_api
 from app.api import responses as responses_api
 from app.api.auth import key_freshness_middleware
+from app.api.cors import CorsMiddleware
 from app.api.errors import EXCEPTION_HANDLERS
 from app.services.agents import AgentRegistry
 from app.services.audit import AuditService
@@ -152,6 +153,9 @@ def create_app(settings: Settings, *, recover_unfinished: bool = True) -> Litest
         debug=False,
     )
     openapi.document_errors(app.openapi_schema)
+    if settings.cors_origins:
+        # Outside routing, so a preflight is answered before routing and key checks.
+        app.asgi_handler = CorsMiddleware(app.asgi_handler, settings.cors_origins)  # type: ignore[assignment]
     return app
 
 

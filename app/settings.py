@@ -30,6 +30,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     audit_key_file: str = "var/audit.key"
     audit_origin: str = "ledgergate.local/log"
     audit_checkpoint_s: float = 60.0
+    cors_origins: tuple[str, ...] = ()
     # Beyond the contract's table; documented in docs/operations.md.
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     max_body_bytes: int = 1_048_576
@@ -56,12 +57,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return self.upstream_api_key is None
 
 
-_LIST_KEYS = {"agents_dirs", "tools_dirs", "upstream_models"}
+_LIST_KEYS = {"agents_dirs", "tools_dirs", "upstream_models", "cors_origins"}
 _PREFIX = "LEDGERGATE_"
 
 
 def _split(key: str, value: str) -> tuple[str, ...]:
-    sep = "," if key == "upstream_models" else ":"
+    sep = "," if key in ("upstream_models", "cors_origins") else ":"
     return tuple(part.strip() for part in value.split(sep) if part.strip())
 
 
