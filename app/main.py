@@ -30,6 +30,7 @@ from app.api import chat as chat_api
 from app.api import models as models_api
 from app.api import prometheus as prometheus_api
 from app.api import responses as responses_api
+from app.api.access import AccessLogMiddleware
 from app.api.auth import key_freshness_middleware
 from app.api.cors import CorsMiddleware
 from app.api.errors import EXCEPTION_HANDLERS
@@ -156,6 +157,7 @@ def create_app(settings: Settings, *, recover_unfinished: bool = True) -> Litest
     if settings.cors_origins:
         # Outside routing, so a preflight is answered before routing and key checks.
         app.asgi_handler = CorsMiddleware(app.asgi_handler, settings.cors_origins)  # type: ignore[assignment]
+    app.asgi_handler = AccessLogMiddleware(app.asgi_handler)  # type: ignore[assignment]
     return app
 
 

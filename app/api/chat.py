@@ -20,6 +20,7 @@ from litestar.openapi.spec import Operation, RequestBody
 from litestar.response import Response, Stream
 
 from app.api import openapi, wire
+from app.api.access import ACCESS_MODEL
 from app.api.auth import principal_of
 from app.api.errors import error_response
 from app.api.request import validate
@@ -117,6 +118,10 @@ async def chat_completions(request: AnyRequest) -> Response[Any]:
             raise internal_error()
         principal = principal_of(request)
         raw = wire.decode_body(await read_body(request, services.settings.max_body_bytes))
+        if isinstance(model := raw.get("model"), str):
+            state = request.scope.get("state")
+            if isinstance(state, dict):
+                state[ACCESS_MODEL] = model  # for the access line
         client = client_of(request)
         try:
             chat_request = validate(raw, services.settings.max_messages)

@@ -24,14 +24,23 @@ def register(sub: Any) -> None:  # argparse's subparsers action has no public ty
     actions = p.add_subparsers(dest="events_command", metavar="ACTION", required=True)
 
     export = actions.add_parser("export", help="print events as JSON Lines")
-    export.add_argument("--after", type=int, default=0, metavar="POS")
-    export.add_argument("--stream", default=None, metavar="S")
-    export.add_argument("--type", action="append", default=None, metavar="T", dest="types")
+    export.add_argument(
+        "--after", type=int, default=0, metavar="POS", help="only events after this position"
+    )
+    export.add_argument("--stream", default=None, metavar="S", help="only this stream's events")
+    export.add_argument(
+        "--type",
+        action="append",
+        default=None,
+        metavar="T",
+        dest="types",
+        help="only events of this type (repeatable)",
+    )
     export.set_defaults(handler=_run(_export))
 
     tail = actions.add_parser("tail", help="print the last events, optionally follow new ones")
-    tail.add_argument("-n", "--lines", type=int, default=10, metavar="N")
-    tail.add_argument("--follow", "-f", action="store_true")
+    tail.add_argument("-n", "--lines", type=int, default=10, metavar="N", help="how many events")
+    tail.add_argument("--follow", "-f", action="store_true", help="keep printing new events")
     tail.set_defaults(handler=_run(_tail))
 
     check = actions.add_parser(
@@ -55,11 +64,15 @@ def register(sub: Any) -> None:  # argparse's subparsers action has no public ty
     copy = actions.add_parser(
         "copy", help="copy the log into another database, positions and hashes unchanged"
     )
-    copy.add_argument("--to", required=True, metavar="URL", dest="to_url")
+    copy.add_argument(
+        "--to", required=True, metavar="URL", dest="to_url", help="the target database's URL"
+    )
     copy.set_defaults(handler=_run(_copy))
 
     for action in (export, tail, check, copy):
-        action.add_argument("--database-url", default=None, metavar="URL")
+        action.add_argument(
+            "--database-url", default=None, metavar="URL", help="the event log's database URL"
+        )
 
 
 def _run(fn: Any) -> Any:

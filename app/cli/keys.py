@@ -21,7 +21,7 @@ def register(sub: Any) -> None:  # argparse's subparsers action has no public ty
     keys = p.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
 
     create = keys.add_parser("create", help="issue a key (printed once; only its hash is kept)")
-    create.add_argument("--name", required=True)
+    create.add_argument("--name", required=True, help="a name for the key's holder")
     create.add_argument("--agents", default="", help="comma-separated globs of agents")
     create.add_argument("--tools", default="", help="comma-separated globs of gateway tools")
     create.add_argument("--models", default="", help="comma-separated globs of upstream models")
@@ -39,13 +39,13 @@ def register(sub: Any) -> None:  # argparse's subparsers action has no public ty
     listing.set_defaults(handler=run_list)
 
     revoke = keys.add_parser("revoke", help="revoke a key by its id")
-    revoke.add_argument("key_id", metavar="ID")
+    revoke.add_argument("key_id", metavar="ID", help="the key's id (see keys list)")
     _common(revoke)
     revoke.set_defaults(handler=run_revoke)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--database-url", default=None, help="default: LEDGERGATE_DATABASE_URL")
+    p.add_argument("--database-url", default=None, help="the event log's database URL")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 

@@ -39,10 +39,12 @@ def register(sub: Any) -> None:  # argparse's subparsers action has no public ty
     )
     build.set_defaults(handler=_run(_rebuild))
     again = sub.add_parser("replay", help="rebuild one request from the log, as JSON")
-    again.add_argument("request_id", metavar="REQUEST_ID")
+    again.add_argument("request_id", metavar="REQUEST_ID", help="the completion's id")
     again.set_defaults(handler=_run(_replay))
     for parser in (status, build, again):
-        parser.add_argument("--database-url", default=None, metavar="URL")
+        parser.add_argument(
+            "--database-url", default=None, metavar="URL", help="the event log's database URL"
+        )
 
 
 def _run(fn: Command) -> Callable[[argparse.Namespace], int]:

@@ -14,7 +14,7 @@ from app.settings import Settings, load_settings
 
 def register(sub: Any) -> None:  # argparse's subparsers action has no public type
     p = sub.add_parser("scan", help="scan the drop-in roots once; list loaded and failed drop-ins")
-    p.add_argument("--database-url", default=None, help="default: LEDGERGATE_DATABASE_URL")
+    p.add_argument("--database-url", default=None, help="the event log's database URL")
     p.add_argument("--json", action="store_true", help="print the scan report as JSON")
     p.set_defaults(handler=run)
 

@@ -14,10 +14,17 @@ from app.settings import Settings, load_settings
 
 def register(sub: Any) -> None:
     p = sub.add_parser("serve", help="run the gateway")
-    p.add_argument("--host", default=None)
-    p.add_argument("--port", type=int, default=None)
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--log-level", default="info")
+    p.add_argument("--host", default=None, help="the address to listen on")
+    p.add_argument("--port", type=int, default=None, help="the port to listen on")
+    p.add_argument(
+        "--workers", type=int, default=1, help="worker processes sharing the port and the log"
+    )
+    p.add_argument(
+        "--log-level",
+        default="info",
+        choices=("critical", "error", "warning", "info", "debug"),
+        help="uvicorn's log level",
+    )
     p.set_defaults(handler=run)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import watchfiles
 
-from app.adapters.discovery.scanner import Discovery
+from app.adapters.discovery.scanner import Discovery, ScanReport
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +28,28 @@ async def watch(discovery: Discovery, stop: asyncio.Event | None = None) -> None
     # DefaultFilter skips __pycache__, *.pyc, editor swap files and VCS folders.
     async for _changes in watchfiles.awatch(*roots, stop_event=stop, debounce=300, step=50):
         try:
-            await discovery.scan("watch")
+            report = await discovery.scan("watch")
         except Exception:  # a scan bug must not end watching; the next change retries
             log.exception("drop-in rescan failed")
+            continue
+        log_report(report)
+
+
+def log_report(report: ScanReport) -> None:
+    """One line per drop-in a rescan loaded, failed or removed (the serving terminal)."""
+    for loaded in report.loaded:
+        verb = "reloaded" if loaded.reloaded else "loaded"
+        log.info("%s drop-in %s (%s) from %s", verb, loaded.name, loaded.kind, loaded.path)
+    for failed in report.failed:
+        log.warning(
+            "failed drop-in %s (%s): %s -- %s",
+            failed.path,
+            failed.error_type,
+            failed.message,
+            failed.remediation,
+        )
+    for gone in report.unloaded:
+        log.info("unloaded drop-in %s (%s)", gone.name, gone.reason)
 
 
 def start_watcher(discovery: Discovery) -> asyncio.Task[None] | None:
