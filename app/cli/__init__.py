@@ -10,6 +10,11 @@ from app.cli import audit, events, keys, migrate, projections, scan, serve
 from app.settings import Settings
 
 ENV_PREFIX = "LEDGERGATE_"
+# Options many commands share, described once (a command's own help line wins).
+COMMON_HELP = {
+    "database_url": "the event log's database URL",
+    "json": "print JSON instead of text",
+}
 
 
 def _settings_default(dest: str) -> str:
@@ -23,7 +28,7 @@ def _explain(action: argparse.Action) -> None:
     """Give an option its help line, its default and, for a setting, its environment variable."""
     if action.help == argparse.SUPPRESS or isinstance(action, argparse._HelpAction):
         return
-    text = action.help or ""
+    text = action.help or COMMON_HELP.get(action.dest, "")
     if action.dest in Settings.__struct_fields__ and action.option_strings:
         env = ENV_PREFIX + action.dest.upper()
         if env not in text:

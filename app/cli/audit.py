@@ -28,7 +28,7 @@ def register(sub: Any) -> None:  # argparse's subparsers action has no public ty
     checkpoint.set_defaults(handler=run_checkpoint)
 
     bundle = actions.add_parser("bundle", help="print a request's audit bundle (JSON)")
-    bundle.add_argument("request_id", metavar="REQUEST_ID")
+    bundle.add_argument("request_id", metavar="REQUEST_ID", help="the completion's id")
     bundle.set_defaults(handler=run_bundle)
 
     for action in (key, checkpoint, bundle):
