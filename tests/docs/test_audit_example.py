@@ -63,8 +63,8 @@ def test_the_documented_verifier_checks_real_bundles(
     gw = gateway_factory()
     client = openai.OpenAI(base_url=gw.url("/v1"), api_key=gw.master_key, max_retries=0)
     msg = [{"role": "user", "content": "audit me"}]
-    rid = client.chat.completions.create(model="m", messages=msg).id  # type: ignore[arg-type]
-    with client.chat.completions.create(model="m", messages=msg, stream=True) as stream:  # type: ignore[arg-type]
+    rid = client.chat.completions.create(model="gpt-4o-mini", messages=msg).id  # type: ignore[arg-type]
+    with client.chat.completions.create(model="gpt-4o-mini", messages=msg, stream=True) as stream:  # type: ignore[arg-type]
         ids = [chunk.id for chunk in stream]  # read to [DONE]: the request is in the log
     streamed = ids[0]
     vkey = httpx.get(gw.url("/audit/key"), timeout=10).text.strip()
