@@ -18,7 +18,7 @@ from app.adapters.audit_key import load_or_create
 
 # The Agents SDK is imported by discovery only when a drop-in or tool module needs it.
 from app.adapters.discovery.scanner import Discovery, ScanReport
-from app.adapters.discovery.watcher import start_watcher
+from app.adapters.discovery.watcher import log_failed, start_watcher
 from app.adapters.eventstore import open_event_store
 from app.adapters.eventstore.export import verify
 from app.adapters.leases import NodeLeases
@@ -166,14 +166,7 @@ def _log_startup(
 ) -> None:
     names = ", ".join(entry.name for entry in agents.all()) or "none"
     log.info("serving %d drop-in agent(s): %s", len(agents.all()), names)
-    for failed in report.failed:
-        log.warning(
-            "failed drop-in %s (%s): %s -- %s",
-            failed.path,
-            failed.error_type,
-            failed.message,
-            failed.remediation,
-        )
+    log_failed(report, log)
     if upstream is None:
         log.info("upstream: the offline scripted upstream (no upstream API key is set)")
     else:

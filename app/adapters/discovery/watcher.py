@@ -35,19 +35,24 @@ async def watch(discovery: Discovery, stop: asyncio.Event | None = None) -> None
         log_report(report)
 
 
-def log_report(report: ScanReport) -> None:
-    """One line per drop-in a rescan loaded, failed or removed (the serving terminal)."""
-    for loaded in report.loaded:
-        verb = "reloaded" if loaded.reloaded else "loaded"
-        log.info("%s drop-in %s (%s) from %s", verb, loaded.name, loaded.kind, loaded.path)
+def log_failed(report: ScanReport, logger: logging.Logger = log) -> None:
+    """One warning per failed drop-in, with its remediation."""
     for failed in report.failed:
-        log.warning(
+        logger.warning(
             "failed drop-in %s (%s): %s -- %s",
             failed.path,
             failed.error_type,
             failed.message,
             failed.remediation,
         )
+
+
+def log_report(report: ScanReport) -> None:
+    """One line per drop-in a rescan loaded, failed or removed (the serving terminal)."""
+    for loaded in report.loaded:
+        verb = "reloaded" if loaded.reloaded else "loaded"
+        log.info("%s drop-in %s (%s) from %s", verb, loaded.name, loaded.kind, loaded.path)
+    log_failed(report)
     for gone in report.unloaded:
         log.info("unloaded drop-in %s (%s)", gone.name, gone.reason)
 
