@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from app.cli import audit, events, keys, migrate, projections, scan, serve
 from app.settings import Settings
@@ -24,9 +25,9 @@ def _settings_default(dest: str) -> str:
     return ",".join(value) if isinstance(value, tuple) else str(value)
 
 
-def _explain(action: argparse.Action) -> None:
+def _explain(action: argparse.Action, kind: object) -> None:
     """Give an option its help line, its default and, for a setting, its environment variable."""
-    if action.help == argparse.SUPPRESS or isinstance(action, argparse._HelpAction):
+    if action.help == argparse.SUPPRESS:
         return
     text = action.help or COMMON_HELP.get(action.dest, "")
     if action.dest in Settings.__struct_fields__ and action.option_strings:
@@ -34,7 +35,7 @@ def _explain(action: argparse.Action) -> None:
         if env not in text:
             text += f" (default: ${env}, else {_settings_default(action.dest)})"
     elif action.option_strings and "default" not in text:
-        if isinstance(action, argparse._StoreTrueAction):
+        if kind == "store_true":
             text += " (default: off)"
         elif action.required:
             text += " (required)"
@@ -45,13 +46,41 @@ def _explain(action: argparse.Action) -> None:
     action.help = text.strip()
 
 
-def parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
-    """``parser`` and every sub-command parser under it."""
+class ExplainingParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` that explains each option as it is added, and keeps what it holds:
+    ``options`` (its arguments) and ``commands`` (its sub-command parsers)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.options: list[argparse.Action] = []  # before: the base class adds --help
+        self.command_sets: list[argparse.Action] = []
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        if kwargs.get("action") != "help":
+            _explain(action, kwargs.get("action"))
+            self.options.append(action)
+        return action
+
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        commands = super().add_subparsers(**kwargs)
+        self.command_sets.append(commands)
+        return commands
+
+    @property
+    def commands(self) -> dict[str, ExplainingParser]:
+        found: dict[str, ExplainingParser] = {}
+        for commands in self.command_sets:
+            choices = commands.choices if isinstance(commands.choices, dict) else {}
+            found.update({k: v for k, v in choices.items() if isinstance(v, ExplainingParser)})
+        return found
+
+
+def parsers(parser: ExplainingParser) -> Iterator[ExplainingParser]:
+    """``parser`` and every sub-command parser under it (aliases once)."""
     yield parser
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for child in dict.fromkeys(action.choices.values()):
-                yield from parsers(child)
+    for child in dict.fromkeys(parser.commands.values()):
+        yield from parsers(child)
 
 
 def _settings_epilog() -> str:
@@ -61,8 +90,8 @@ def _settings_epilog() -> str:
     return "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+def build_parser() -> ExplainingParser:
+    parser = ExplainingParser(
         prog="ledgergate",
         description="OpenAI-compatible gateway for Agents SDK drop-ins, with an audited event log.",
         epilog=_settings_epilog(),
@@ -71,9 +100,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (serve, migrate, scan, keys, events, projections, audit):
         module.register(sub)
-    for each in parsers(parser):
-        for action in each._actions:
-            _explain(action)
     return parser
 
 

@@ -3,7 +3,7 @@ setting's environment variable; ``ledgergate`` alone prints help."""
 
 from __future__ import annotations
 
-import argparse
+import re
 import subprocess
 import sys
 
@@ -14,13 +14,12 @@ from app.settings import Settings
 def test_every_command_and_option_has_a_help_line_with_its_default() -> None:
     root = build_parser()
     for parser in parsers(root):
-        for action in parser._actions:
-            if isinstance(action, argparse._HelpAction):
-                continue
-            if isinstance(action, argparse._SubParsersAction):
-                for choice in action._choices_actions:
-                    assert choice.help, f"{parser.prog} {choice.dest}: no help line"
-                continue
+        text = parser.format_help()
+        for name in parser.commands:
+            # "    name  help" or, for a long name, the help on the next, indented line
+            line = re.search(rf"^    {re.escape(name)}(?: +\S|\n {{8,}}\S)", text, re.M)
+            assert line, f"{parser.prog} {name}: no help line"
+        for action in parser.options:
             where = f"{parser.prog} {'/'.join(action.option_strings) or action.dest}"
             assert action.help and not action.help.startswith("("), f"{where}: no help line"
             if action.option_strings:
