@@ -40,9 +40,9 @@ def issue(gw: LiveGateway, **body: Any) -> dict[str, Any]:
 def chat(gw: LiveGateway, key: str, stream: bool = False) -> str:
     client = openai.OpenAI(base_url=gw.url("/v1"), api_key=key, max_retries=0)
     if stream:
-        with client.chat.completions.create(model="m", messages=MSG, stream=True) as s:  # type: ignore[arg-type]
+        with client.chat.completions.create(model="gpt-4o-mini", messages=MSG, stream=True) as s:  # type: ignore[arg-type]
             return next(iter(s)).id
-    return client.chat.completions.create(model="m", messages=MSG).id  # type: ignore[arg-type]
+    return client.chat.completions.create(model="gpt-4o-mini", messages=MSG).id  # type: ignore[arg-type]
 
 
 def verify_bundle_cli(path: Path, vkey: str) -> subprocess.CompletedProcess[str]:
