@@ -34,7 +34,7 @@ def _on_writer(gw: LiveGateway, sql: str) -> list[Any]:
     return gw.call(run)
 
 
-def _chat(gw: LiveGateway, model: str = "echo") -> httpx.Response:
+def _chat(gw: LiveGateway, model: str = "gpt-4o-mini") -> httpx.Response:
     body = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
     return httpx.post(gw.url("/v1/chat/completions"), json=body, headers=gw.headers(), timeout=30)
 
@@ -67,7 +67,7 @@ def test_a_log_that_cannot_be_written_answers_503_and_recovers(
     head = gw.call(store.head)
     for _ in range(3):
         # Big enough to need new pages.
-        body = {"model": "echo", "messages": [{"role": "user", "content": "x" * 20_000}]}
+        body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x" * 20_000}]}
         response = httpx.post(
             gw.url("/v1/chat/completions"), json=body, headers=gw.headers(), timeout=30
         )
