@@ -226,6 +226,10 @@ class Discovery:
                 raise verdict
             new = await self._load(source, digest)
         except DropinError as error:
+            if not source.path.exists():  # deleted while this scan ran: a removal, not a failure
+                if served is not None:
+                    await self._unload(report, source.name, "removed")
+                return
             if served is not None:
                 await self._unload(report, source.name, "failed_reload")
             await self._fail(report, source, error, digest)
