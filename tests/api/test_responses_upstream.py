@@ -99,8 +99,8 @@ async def test_scripted_upstream_answers_the_responses_api_with_the_openai_clien
     async with openai.AsyncOpenAI(
         api_key="x", base_url="http://scripted.invalid/v1", http_client=http
     ) as client:
-        whole = await client.responses.create(model="m", input="Say hi to Ada.")
-        async with client.responses.stream(model="m", input="Say hi to Ada.") as stream:
+        whole = await client.responses.create(model="scripted", input="Say hi to Ada.")
+        async with client.responses.stream(model="scripted", input="Say hi to Ada.") as stream:
             streamed = await stream.get_final_response()
     assert whole.output_text and whole.output_text == streamed.output_text
     assert whole.usage is not None and whole.usage.output_tokens > 0

@@ -26,10 +26,10 @@ def test_refused_model_names_take_no_prometheus_label(
     gw = gateway_factory(upstream_models=["gpt-*"])
     for i in range(60):
         assert _chat(gw, f"junk-{i}") == 404
-    assert _chat(gw, "gpt-real") == 200
+    assert _chat(gw, "gpt-4o-mini") == 200
     text = _settled(gw, "/metrics").text
     requests = [line for line in text.splitlines() if line.startswith("ledgergate_requests_total")]
-    assert any('model="gpt-real"' in line for line in requests), requests
+    assert any('model="gpt-4o-mini"' in line for line in requests), requests
     assert not any("junk-" in line for line in text.splitlines())
 
 
@@ -39,13 +39,13 @@ def test_the_admin_snapshot_lists_at_most_50_models(
     gw = gateway_factory(upstream_models=["gpt-*"])
     for i in range(70):
         _chat(gw, f"junk-{i}")
-    assert _chat(gw, "gpt-real") == 200
-    assert _chat(gw, "gpt-real") == 200
+    assert _chat(gw, "gpt-4o-mini") == 200
+    assert _chat(gw, "gpt-4o-mini") == 200
     snapshot = _settled(gw, "/admin/metrics").json()["requests"]
     by_model = {m["model"]: m for m in snapshot["by_model"]}
     assert len(by_model) <= 50
-    assert by_model["gpt-real"]["requests"] == 2
+    assert by_model["gpt-4o-mini"]["requests"] == 2
     assert sum(m["requests"] for m in by_model.values()) == snapshot["total"] == 72
     assert by_model["other"]["requests"] == 72 - 2 - sum(
-        m["requests"] for name, m in by_model.items() if name not in ("other", "gpt-real")
+        m["requests"] for name, m in by_model.items() if name not in ("other", "gpt-4o-mini")
     )
