@@ -22,6 +22,7 @@ from app.adapters.discovery.watcher import log_failed, start_watcher
 from app.adapters.eventstore import open_event_store
 from app.adapters.eventstore.export import verify
 from app.adapters.leases import NodeLeases
+from app.adapters.signals import on_exit_signal
 from app.adapters.upstream import build_upstream
 from app.api import admin as admin_api
 from app.api import admin_discovery, admin_keys, admin_overview, admin_stream, health, openapi
@@ -101,6 +102,7 @@ def create_app(settings: Settings, *, recover_unfinished: bool = True) -> Litest
             node=leases.node_id,
         )
         chain = ChainVerifier(store, partial(verify, page=2000, offload=True))
+        closing = asyncio.Event()
         services = Services(
             settings=settings,
             store=store,
@@ -114,11 +116,21 @@ def create_app(settings: Settings, *, recover_unfinished: bool = True) -> Litest
             projections=projections,
             chain=chain,
             audit=audit,
+            closing=closing,
         )
         app.state.services = services
+        loop = asyncio.get_running_loop()
+
+        # Live tails end on a stop signal; otherwise uvicorn would wait for them forever.
+        def stopping() -> None:  # runs in the signal handler: hand over to the loop
+            loop.call_soon_threadsafe(closing.set)
+
+        undo_signals = on_exit_signal(stopping)
         try:
             yield
         finally:
+            closing.set()
+            undo_signals()
             if watcher is not None:
                 watcher.cancel()
             await chat.drain()

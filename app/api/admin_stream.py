@@ -11,7 +11,6 @@ only events appended from now on. A comment line every ``HEARTBEAT_S`` keeps idl
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -26,6 +25,7 @@ from app.services.container import services_of
 from domain.ports import EventStore, RecordedEvent
 
 HEARTBEAT_S = 15.0
+FIRST = asyncio.FIRST_COMPLETED
 PAGE = 500
 QUEUED_PAGES = 4  # a slow reader slows its own catch-up, never the log
 
@@ -50,30 +50,40 @@ def message(rec: RecordedEvent) -> bytes:
     return b"id: %d\ndata: %s\n\n" % (rec.position, export_line(rec))
 
 
-async def tail(store: EventStore, after: int) -> AsyncIterator[bytes]:
-    """SSE bytes for every event after ``after``, then live ones, with heartbeats when idle."""
+async def tail(store: EventStore, after: int, closing: asyncio.Event) -> AsyncIterator[bytes]:
+    """SSE bytes for every event after ``after``, then live ones, with heartbeats when idle.
+
+    Ends when the store closes or ``closing`` is set (the process was asked to stop): the
+    client reconnects, elsewhere or later, with ``Last-Event-ID``.
+    """
     pages: asyncio.Queue[list[RecordedEvent]] = asyncio.Queue(QUEUED_PAGES)
 
     async def pump() -> None:
         async for page in store.subscribe(after, PAGE):
             await pages.put(page)
 
-    reader = asyncio.get_running_loop().create_task(pump())
+    loop = asyncio.get_running_loop()
+    reader = loop.create_task(pump())
+    stop = loop.create_task(closing.wait())
+    next_page: asyncio.Task[list[RecordedEvent]] | None = None
     try:
         yield b": ledgergate event stream\n\n"  # headers and a first byte out at once
-        while True:
-            try:
-                page = await asyncio.wait_for(pages.get(), HEARTBEAT_S)
-            except TimeoutError:
-                if reader.done():  # the store closed: end the stream, the client reconnects
+        while not stop.done():
+            if next_page is None:
+                next_page = loop.create_task(pages.get())
+            done, _ = await asyncio.wait({next_page, stop}, timeout=HEARTBEAT_S, return_when=FIRST)
+            if next_page in done:
+                page, next_page = next_page.result(), None
+                yield b"".join(message(rec) for rec in page)
+            elif not done:
+                if reader.done() and pages.empty():  # the store closed
                     return
                 yield b": keep-alive\n\n"
-                continue
-            yield b"".join(message(rec) for rec in page)
     finally:
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await reader
+        tasks = [t for t in (reader, stop, next_page) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 @get("/admin/events/stream", guards=READERS)
@@ -81,12 +91,14 @@ async def events_stream(
     request: Request[Any, Any, Any],
     after: Annotated[int | None, QueryParameter(ge=0, description="start after this")] = None,
 ) -> Stream:
-    store = services_of(request).store
+    services = services_of(request)
+    store = services.store
     start = resume_position(request.headers.get("last-event-id"), after)
     if start is None:
         start = await store.head()
     headers = {"cache-control": "no-cache", "x-accel-buffering": "no"}
-    return Stream(tail(store, start), media_type="text/event-stream", headers=headers)
+    body = tail(store, start, services.closing)
+    return Stream(body, media_type="text/event-stream", headers=headers)
 
 
 ROUTES = [events_stream]

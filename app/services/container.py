@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,7 @@ class Services:
     projections: ProjectionService | None = None  # read models and their runner
     chain: ChainVerifier | None = None  # the chain's verification status (GET /admin/chain)
     audit: AuditService | None = None  # the Merkle tree, checkpoints, proofs, bundles
+    closing: asyncio.Event = field(default_factory=asyncio.Event)  # set when the process stops
 
 
 def services_of(request: Any) -> Services:
