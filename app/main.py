@@ -25,7 +25,15 @@ from app.adapters.leases import NodeLeases
 from app.adapters.signals import on_exit_signal
 from app.adapters.upstream import build_upstream
 from app.api import admin as admin_api
-from app.api import admin_discovery, admin_keys, admin_overview, admin_stream, health, openapi
+from app.api import (
+    admin_discovery,
+    admin_keys,
+    admin_overview,
+    admin_stream,
+    console,
+    health,
+    openapi,
+)
 from app.api import audit as audit_api
 from app.api import chat as chat_api
 from app.api import models as models_api
@@ -158,6 +166,7 @@ def create_app(settings: Settings, *, recover_unfinished: bool = True) -> Litest
             *admin_stream.ROUTES,
             *admin_overview.ROUTES,
             *audit_api.ROUTES,
+            *console.ROUTES,
         ],
         middleware=[key_freshness_middleware],
         exception_handlers=EXCEPTION_HANDLERS,

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import shutil
 import sqlite3
+import subprocess
+import sys
+import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -101,3 +105,42 @@ def test_overview_routes_need_an_admin_key(gateway_factory: Any, path: str) -> N
         gw.url("/admin/keys"), headers=gw.headers(), json={"name": "plain"}, timeout=10
     ).json()["key"]
     assert httpx.get(gw.url(path), headers=gw.headers(plain), timeout=10).status_code == 403
+
+
+def test_console_is_served_with_a_policy_that_allows_only_this_gateway(
+    gateway_factory: Any,
+) -> None:
+    gw: LiveGateway = gateway_factory()
+    page = httpx.get(gw.url("/console"), timeout=10)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'none'" in policy
+    assert "connect-src 'self'" in policy
+    assert "http" not in page.text.replace("http-equiv", "")  # no absolute URL: nothing off-host
+    script = httpx.get(gw.url("/console/app.js"), timeout=10)
+    assert script.status_code == 200
+    assert script.headers["content-type"].startswith("text/javascript")
+    missing = httpx.get(gw.url("/console/nope.js"), timeout=10)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["message"] == "No console file 'nope.js'."
+
+
+def test_the_wheel_carries_the_console_files(tmp_path: Path) -> None:
+    """A non-editable install serves the console: its files are package data in the wheel."""
+    source = tmp_path / "src"  # a clean copy: a stale build/ in the checkout could hide a miss
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(".*", "var", "build", "dist", "*.egg-info", "__pycache__"),
+    )
+    subprocess.run(
+        [sys.executable, *PIP_WHEEL, "-w", str(tmp_path / "dist"), str(source)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = (tmp_path / "dist").glob("ledgergate-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    sources = {f"app/console/{p.name}" for p in (ROOT / "app" / "console").iterdir()}
+    assert "app/console/index.html" in sources
+    assert sources <= names
