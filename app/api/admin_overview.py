@@ -1,20 +1,41 @@
-"""Admin routes behind the console's overview: traffic per minute, and the chain's status."""
+"""Routes behind the console: who is signed in, traffic per minute, and the chain's status."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Request, get
 from litestar.params import FromQuery, QueryParameter
 
 from app.api.admin import MinPosition, projection_service
-from app.api.auth import ADMIN, READERS
+from app.api.auth import ADMIN, READERS, principal_of
 from app.errors import GatewayError
 from app.services.chain import ChainStatus
 from app.services.container import services_of
 from projections import series
 from projections.series import Series
+
+
+class Whoami(msgspec.Struct, kw_only=True):
+    """``GET /admin/whoami``: the caller's key, so the console shows what that key may see."""
+
+    key_id: str
+    name: str
+    admin: bool
+    auditor: bool
+
+
+@get("/admin/whoami", guards=READERS)
+async def admin_whoami(request: Request[Any, Any, Any]) -> Whoami:
+    principal = principal_of(request)
+    return Whoami(
+        key_id=principal.key_id,
+        name=principal.name,
+        admin=principal.admin,
+        auditor=principal.auditor,
+    )
 
 
 @get("/admin/series", guards=ADMIN)
@@ -46,4 +67,4 @@ async def admin_chain(
     return await chain.status(fresh=fresh)
 
 
-ROUTES = [admin_series, admin_chain]
+ROUTES = [admin_whoami, admin_series, admin_chain]

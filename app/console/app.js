@@ -13,8 +13,11 @@ import * as tail from "./view-tail.js";
 import * as tools from "./view-tools.js";
 
 const VIEWS = { overview, requests, tail, tools, dropins, keys, chain };
+// An auditor key may read requests, replays, the log and the audit routes, nothing else.
+const ADMIN_ONLY = new Set(["overview", "tools", "dropins", "keys"]);
 const $ = (id) => document.getElementById(id);
 let stopView = null;
+let who = null; // GET /admin/whoami: {key_id, name, admin, auditor}, asked once per page
 
 function setStatus(text) {
   $("status").textContent = text;
@@ -57,6 +60,7 @@ function failed(error, where) {
 function showLogin(message = "") {
   if (stopView) stopView();
   stopView = null;
+  who = null;
   $("view").replaceChildren();
   $("nav").hidden = true;
   $("logout").hidden = true;
@@ -66,16 +70,29 @@ function showLogin(message = "") {
   $("key").focus();
 }
 
-function route() {
+async function route() {
   if (!getKey()) {
     showLogin($("login-error").textContent);
     return;
   }
+  if (!who) {
+    try {
+      who = await get("/admin/whoami");
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 403) {
+        forgetKey();
+        showLogin("This key may not use the console: it needs admin or auditor rights.");
+      } else failed(error);
+      return;
+    }
+  }
   $("login").hidden = true;
   $("nav").hidden = false;
   $("logout").hidden = false;
+  for (const link of document.querySelectorAll("#nav a")) link.hidden = !who.admin && ADMIN_ONLY.has(link.dataset.view);
   const [name, ...rest] = location.hash.replace(/^#/, "").split("/");
-  const view = VIEWS[name] ? name : "overview";
+  const allowed = (v) => VIEWS[v] && (who.admin || !ADMIN_ONLY.has(v));
+  const view = allowed(name) ? name : who.admin ? "overview" : "requests";
   for (const link of document.querySelectorAll("#nav a")) {
     if (link.dataset.view === view) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
@@ -84,7 +101,7 @@ function route() {
   const root = $("view");
   root.replaceChildren();
   document.title = `${document.querySelector(`#nav a[data-view="${view}"]`).textContent} · Ledgergate console`;
-  const ctx = { every, failed, setStatus, navigate: (hash) => (location.hash = hash) };
+  const ctx = { every, failed, setStatus, navigate: (hash) => (location.hash = hash), who };
   stopView = VIEWS[view].mount(root, rest.map(decodeURIComponent), ctx) || null;
 }
 
@@ -94,22 +111,22 @@ async function signIn(event) {
   if (!key) return;
   setKey(key);
   try {
-    await get("/admin/events", { limit: 1 }); // any admin (or auditor) key may read the log
+    who = await get("/admin/whoami"); // admin and auditor keys may; it says which
   } catch (error) {
     forgetKey();
     $("login-error").textContent =
       error instanceof ApiError && error.status === 401
         ? "The gateway does not know this key."
         : error instanceof ApiError && error.status === 403
-          ? "This key may not use the console: it needs admin rights."
+          ? "This key may not use the console: it needs admin or auditor rights."
           : `The gateway could not be reached: ${error.message}`;
     $("key").select();
     return;
   }
   $("key").value = "";
   $("login-error").textContent = "";
-  setStatus("Signed in.");
-  route();
+  setStatus(`Signed in as ${who.name} (${who.admin ? "admin" : "auditor"}).`);
+  await route();
   $("main").focus();
 }
 

@@ -92,8 +92,12 @@ export function parseCheckpoint(note) {
 }
 
 export function parseVerifierKey(vkey) {
-  const [name, id, key] = vkey.trim().split("+");
-  if (!name || !id || !key) return null;
+  // <name>+<8 hex id>+<base64>: the base64 part may itself contain "+".
+  const text = vkey.trim();
+  const first = text.indexOf("+");
+  const second = text.indexOf("+", first + 1);
+  if (first < 1 || second !== first + 9) return null;
+  const [name, id, key] = [text.slice(0, first), text.slice(first + 1, second), text.slice(second + 1)];
   const raw = unbase64(key);
   if (raw.length !== 33 || raw[0] !== 1) return null;
   return { name, id, publicKey: raw.slice(1) };

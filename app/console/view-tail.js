@@ -114,11 +114,12 @@ export function mount(root, _args, ctx) {
 
   const stop = new AbortController();
   (async () => {
-    // Start with the last 50 events, then follow.
-    const { log } = await get("/admin/metrics");
+    // Start with the last 50 events, then follow (the chain status carries the head and
+    // answers auditors too).
+    const { head } = await get("/admin/chain");
     if (stop.signal.aborted) return;
     tail(
-      Math.max(0, log.head - 50),
+      Math.max(0, head - 50),
       (events) => {
         if (paused) held.push(...events);
         else show(events);

@@ -80,8 +80,15 @@ def test_requests_are_searchable_and_open_as_a_timeline(page: Any, gateway: Live
     replay = _admin(gateway, f"/admin/requests/{timed['request_id']}")
     expect(timeline.locator(".step-answer .answer")).to_have_text(replay["answer"]["content"])
     expect(page.locator("#replay-head")).to_contain_text(f"{replay['events']} events")
-    audit = page.locator("#audit-state")
-    expect(audit).to_have_text(re.compile("Audit not available|The audit bundle verifies"))
+    # The audit bundle, checked in the browser: signature, every event hash, every proof.
+    expect(page.locator("#audit-state")).to_have_text(
+        "The audit bundle verifies (checked in this browser)."
+    )
+    checks = page.locator("#replay-audit .check")
+    expect(checks).to_have_count(4)
+    expect(page.locator("#replay-audit .check-ok")).to_have_count(4)
+    expect(checks.nth(1)).to_contain_text("Signature: signed by")
+    expect(checks.nth(2)).to_contain_text(f"{replay['events']} of {replay['events']} events")
 
     # The SDK agent's call that the key's policy denied shows as a denial.
     (denied,) = [r for r in rows if r["acl_denials"] and r["status"] == "completed"]
@@ -167,9 +174,11 @@ def test_chain_status_and_checkpoint(page: Any, gateway: LiveGateway) -> None:
     expect(facts).to_contain_text("The chain verifies")
     checked = int(facts.locator("dd").nth(1).inner_text().replace(",", ""))
     assert checked >= head
-    expect(page.locator("#checkpoint-state")).to_contain_text(
-        re.compile("Audit not available|Tree size")
-    )
+    checkpoint = page.locator("#checkpoint-state")
+    expect(checkpoint).to_contain_text("Tree size")
+    expect(checkpoint).to_contain_text("verified: signed by")
+    vkey = httpx.get(gateway.url("/audit/key"), timeout=30).text.strip()
+    expect(checkpoint).to_contain_text(vkey)
 
 
 def test_the_key_lives_only_in_session_storage(
@@ -258,3 +267,44 @@ def test_no_request_leaves_loopback_even_when_the_page_asks(
     )
     assert refused.startswith("refused")
     assert all("example.invalid" not in url for url, _ in recorded.requests)
+
+
+def test_an_auditor_key_sees_requests_tail_and_chain_only(page: Any, gateway: LiveGateway) -> None:
+    created = httpx.post(
+        gateway.url("/admin/keys"),
+        headers=gateway.headers(),
+        json={"name": "auditor-in-browser", "auditor": True},
+        timeout=30,
+    ).json()
+    page.goto(gateway.url("/console#overview"))
+    page.get_by_label("Admin key").fill(created["key"])
+    page.get_by_role("button", name="Open the console").click()
+    nav = page.locator("#nav a:visible")
+    expect(nav).to_have_text(["Requests", "Live tail", "Chain"])
+    expect(page).to_have_url(re.compile("#overview$"))  # asked for, but not theirs: requests
+    expect(page.locator("#request-results tbody tr").first).to_be_visible()
+    page.locator("#request-results tbody tr a").first.click()
+    expect(page.locator("#audit-state")).to_have_text(
+        "The audit bundle verifies (checked in this browser)."
+    )
+    expect(page.locator("#status")).not_to_contain_text("Error")
+
+
+def test_a_tampered_audit_bundle_does_not_verify(page: Any, gateway: LiveGateway) -> None:
+    (row,) = [r for r in _requests(gateway) if r["model"] == "gpt-4o-mini"][-1:]
+
+    def tamper(route: Any) -> None:
+        bundle = route.fetch().json()
+        bundle["events"][0]["data"]["model"] = "gpt-4o"  # one edited field
+        route.fulfill(json=bundle)
+
+    page.route("**/audit/requests/*/bundle", tamper)
+    login(page, gateway, f"requests/{row['request_id']}")
+    expect(page.locator("#audit-state")).to_have_text("The audit bundle does NOT verify.")
+    audit = page.locator("#replay-audit")
+    events = len(gateway.call(gateway.services.store.read_stream, f"request:{row['request_id']}"))
+    expect(audit.locator(".check-fail").first).to_have_text(
+        f"Event hashes: {events - 1} of {events} events hash to their content"
+    )
+    expect(audit).to_contain_text("hash does not match its content")
+    expect(audit.locator(".check").nth(1)).to_have_class(re.compile("check-ok"))  # signature

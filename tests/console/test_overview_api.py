@@ -97,7 +97,18 @@ def test_chain_status_is_ok_then_names_a_tampered_position(gateway_factory: Any)
     assert "hash" in broken["reason"]
 
 
-@pytest.mark.parametrize("path", ["/admin/series", "/admin/chain"])
+def test_whoami_names_the_key_and_its_role(gateway_factory: Any) -> None:
+    gw: LiveGateway = gateway_factory()
+    master = httpx.get(gw.url("/admin/whoami"), headers=gw.headers(), timeout=10).json()
+    assert master == {"key_id": "master", "name": "master", "admin": True, "auditor": False}
+    created = httpx.post(
+        gw.url("/admin/keys"), headers=gw.headers(), json={"name": "aud", "auditor": True}
+    ).json()
+    auditor = httpx.get(gw.url("/admin/whoami"), headers=gw.headers(created["key"])).json()
+    assert auditor == {"key_id": created["id"], "name": "aud", "admin": False, "auditor": True}
+
+
+@pytest.mark.parametrize("path", ["/admin/series", "/admin/chain", "/admin/whoami"])
 def test_overview_routes_need_an_admin_key(gateway_factory: Any, path: str) -> None:
     gw: LiveGateway = gateway_factory()
     assert httpx.get(gw.url(path), timeout=10).status_code == 401
