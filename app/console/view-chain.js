@@ -32,13 +32,29 @@ export function mount(root, _args, ctx) {
     clear(status, h("dl", { class: "facts", id: "chain-facts", "data-state": s.state }, facts.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v)))));
   }
 
+  // Answers may come back out of order: show only the newest asked, and none of the periodic
+  // ones while a full check the user asked for is running.
+  let asked = 0;
+  let shown = 0;
+  let verifying = false;
+  const fetchStatus = async (fresh) => {
+    const mine = ++asked;
+    const s = await get("/admin/chain", fresh ? { fresh: "true" } : {});
+    if (mine < shown || (verifying && !fresh)) return;
+    shown = mine;
+    show(s);
+  };
+
   verify.addEventListener("click", async () => {
     verify.disabled = true;
+    verifying = true;
+    clear(status, h("p", { id: "chain-facts", "data-state": "checking", class: "muted" }, "Checking the whole chain…"));
     try {
-      show(await get("/admin/chain", { fresh: "true" }));
+      await fetchStatus(true);
     } catch (error) {
       ctx.failed(error, status);
     } finally {
+      verifying = false;
       verify.disabled = false;
     }
   });
@@ -85,5 +101,5 @@ export function mount(root, _args, ctx) {
     );
   })().catch((error) => ctx.failed(error, checkpoint));
 
-  return ctx.every(10000, async () => show(await get("/admin/chain")));
+  return ctx.every(10000, () => fetchStatus(false));
 }

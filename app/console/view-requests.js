@@ -37,10 +37,13 @@ function listView(root, ctx) {
 
   let pages = [];
   let cursor = null;
+  let asked = 0; // a refresh answered after a newer search must not overwrite it
   async function load(reset) {
     const params = { limit: 50, model: search.model, key_id: search.key_id, status: search.status };
     if (!reset && cursor) params.before = cursor;
+    const mine = ++asked;
     const page = await get("/admin/requests", params);
+    if (mine !== asked) return;
     pages = reset ? page.requests : pages.concat(page.requests);
     cursor = page.next_before;
     more.hidden = cursor === null;
