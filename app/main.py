@@ -48,7 +48,7 @@ from app.services.audit import AuditService
 from app.services.chain import ChainVerifier
 from app.services.chat import ChatService
 from app.services.container import Services
-from app.services.interrupted import sweep
+from app.services.interrupted import OpenRequests, mark_interrupted, sweep
 from app.services.keys import KeyService
 from app.services.passthrough import UpstreamBackend
 from app.services.projections import ProjectionService
@@ -83,8 +83,15 @@ def create_app(settings: Settings, *, recover_unfinished: bool = True) -> Litest
         await keys.load(store)  # the key registry, rebuilt from the log
         tools = ToolManager.from_settings(settings)
         # Requests a crash cut off get their terminal event; those of live nodes are left alone.
+        # The start-up pass ends before the gateway serves, so nothing reads a request that a
+        # dead node left open as if it were still running.
+        open_requests = OpenRequests()
+        if recover_unfinished:
+            await mark_interrupted(
+                store, await leases.live(), "unfinished_at_startup", open_requests
+            )
         sweeper = asyncio.get_running_loop().create_task(
-            sweep(store, leases.live, settings.node_lease_s / 2, at_start=recover_unfinished)
+            sweep(store, leases.live, settings.node_lease_s / 2, open_requests)
         )
         projections = await ProjectionService.open(settings, store, run=settings.run_projections)
         signer = load_or_create(settings.audit_key_file, settings.audit_origin)

@@ -94,21 +94,19 @@ async def sweep(
     store: EventStore,
     live_nodes: Callable[[], Awaitable[set[str]]],
     interval_s: float,
-    *,
-    at_start: bool = True,
+    requests: OpenRequests,
 ) -> None:
-    """Forever: end the requests of nodes whose lease expired (first at once if ``at_start``)."""
-    requests = OpenRequests()
-    reason = "unfinished_at_startup"
-    if not at_start:
-        await asyncio.sleep(interval_s)
-        reason = "node_lease_expired"
+    """Forever, every ``interval_s``: end the requests of nodes whose lease expired.
+
+    ``requests`` carries on from the start-up pass, so each sweep reads only what is new.
+    """
     while True:
+        await asyncio.sleep(interval_s)
         try:
-            ended = await mark_interrupted(store, await live_nodes(), reason, requests)
+            ended = await mark_interrupted(
+                store, await live_nodes(), "node_lease_expired", requests
+            )
             if ended:
                 log.info("marked %d unfinished request(s) as request.interrupted", len(ended))
         except Exception as exc:  # the database may be briefly away: the next sweep retries
             log.warning("could not end the requests of gone nodes: %s", exc)
-        reason = "node_lease_expired"
-        await asyncio.sleep(interval_s)
