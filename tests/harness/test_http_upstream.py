@@ -8,6 +8,10 @@ start of the call. Each failure is the port's ``UpstreamTimeout``, and the conne
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
+import httpx2
 import pytest
 
 from app.adapters.upstream import Deadlines, HttpUpstream
@@ -62,3 +66,34 @@ async def test_steady_events_hit_the_overall_deadline(fake_upstream: FakeUpstrea
     error, events = await _fail(fake_upstream, stream=True)
     assert error.message == TOTAL
     assert events > 1  # events kept arriving, each within the idle deadline
+
+
+class _DoneThenSilence(httpx2.AsyncByteStream):
+    """A complete answer, then the body stays open (keep-alives, then nothing)."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield b'data: {"choices":[{"index":0,"delta":{"content":"Hi"},"finish_reason":"stop"}]}\n\n'
+        yield b"data: [DONE]\n\n"
+        yield b": keep-alive\n\n"
+        await asyncio.Event().wait()
+        yield b""
+
+
+async def test_a_body_kept_open_after_done_does_not_fail_the_call() -> None:
+    def reply(_request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, stream=_DoneThenSilence())
+
+    up = HttpUpstream(
+        base_url="http://llm.test/v1",
+        api_key="sk-test",
+        label="test",
+        models=("*",),
+        deadlines=Deadlines(operation_s=30.0, idle_s=0.3, total_s=30.0),
+        transport=httpx2.MockTransport(reply),
+    )
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    try:
+        events = [data async for data in up.send(UpstreamCall(body=body))]
+    finally:
+        await up.close()
+    assert len(events) == 1 and b'"finish_reason":"stop"' in events[0]

@@ -18,8 +18,9 @@ Every failure leaves as a ``GatewayError`` (``errors``), mapped here once, by ex
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
 import httpx2
@@ -115,9 +116,7 @@ class HttpUpstream:
                 for data in events:
                     if data.startswith(_DONE):
                         if response.http_version == "HTTP/1.1":
-                            async with asyncio.timeout_at(end):
-                                async for _rest in chunks:  # to the end: the connection is reused
-                                    pass
+                            await _drain(chunks, min(loop.time() + idle_s, end))
                         return
                     yield data
                 if raw is None:
@@ -162,3 +161,13 @@ class HttpUpstream:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+async def _drain(chunks: AsyncIterator[bytes], until: float) -> None:
+    """Read what follows ``[DONE]`` so the connection can go back to the pool. The answer is
+    complete: an upstream that keeps the body open past the idle deadline, or breaks it, only
+    costs the connection (closing the response closes it), never the call."""
+    with contextlib.suppress(TimeoutError, httpx2.HTTPError):
+        async with asyncio.timeout_at(until):
+            async for _rest in chunks:
+                pass
