@@ -147,39 +147,38 @@ class ChatService:
         recorder = RequestRecorder(self.store, request_id)
         target = self.resolve(request.model)
         failed = self.agents.failed.get(request.model)
+        refusal: tuple[str, GatewayError] | None = None
         if failed is not None and (target is None or target.kind == "upstream"):
-            unavailable = DropinUnavailable(
-                f"The drop-in '{request.model}' failed to load ({failed.error_type}:"
-                f" {failed.message}). {failed.remediation}",
-                param="model",
+            refusal = (
+                "agent",
+                DropinUnavailable(
+                    f"The drop-in '{request.model}' failed to load ({failed.error_type}:"
+                    f" {failed.message}). {failed.remediation}",
+                    param="model",
+                ),
             )
+        elif target is None:
+            refusal = (
+                "unknown",
+                NotFound(
+                    f"The model '{request.model}' does not exist or you do not have access to it.",
+                    param="model",
+                ),
+            )
+        if refusal is not None:
+            kind, exc = refusal
             await self._refuse(
                 recorder=recorder,
                 principal=principal,
                 request=request,
-                kind="agent",
-                client=client,
-                exc=unavailable,
-                api=api,
-                body=sent,
-            )
-            raise unavailable
-        if target is None:
-            exc: GatewayError = NotFound(
-                f"The model '{request.model}' does not exist or you do not have access to it.",
-                param="model",
-            )
-            await self._refuse(
-                recorder=recorder,
-                principal=principal,
-                request=request,
-                kind="unknown",
+                kind=kind,
                 client=client,
                 exc=exc,
                 api=api,
                 body=sent,
             )
             raise exc
+        assert target is not None  # every unresolved model was refused above
         if target.kind == "agent":
             decision, action = decide_agent(principal, request.model), "use_agent"
         else:
