@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from bisect import bisect_right
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
+
 from domain.ports import RecordedEvent
-from domain.upcasting import decode
+from domain.upcasting import UnknownEventType, decode
 from projections.base import Handler, Projection, decoded_types
 from projections.checkpoints import Checkpoint, advance
 from projections.db import Db
 
 Tables = dict[str, tuple[dict[str, Handler], set[str]]]
 """Projection name → (its handlers by event type, the types it needs decoded)."""
+
+log = logging.getLogger("ledgergate.projections")
 
 
 def handler_tables(projections: Sequence[Projection]) -> Tables:
@@ -105,6 +110,14 @@ class PageWrite:
                 continue
             payload: Any = None
             if rec.type in decode_types:
-                payload = decode(rec.type, rec.schema_version, rec.data)
+                try:
+                    payload = decode(rec.type, rec.schema_version, rec.data)
+                except (msgspec.DecodeError, UnknownEventType) as exc:
+                    # A row the gateway did not write (``events verify`` names it): the read
+                    # models skip it rather than stop at it for good.
+                    log.warning(
+                        "skipping the undecodable event at position %d: %s", rec.position, exc
+                    )
+                    continue
             for handler in found:
                 handler(rec, payload)
