@@ -75,9 +75,12 @@ def test_a_log_that_cannot_be_written_answers_503_and_recovers(
         assert response.headers["retry-after"].isdigit()
         error = response.json()["error"]
         assert error["code"] == "log_unavailable" and reason in error["message"]
-    if reason == "read-only":  # (a full disk still takes the small probe write)
-        ready = httpx.get(gw.url("/readyz"))
-        assert ready.status_code == 503 and ready.json()["status"] == "log_unavailable"
+    ready = httpx.get(gw.url("/readyz"))
+    assert ready.status_code == 503 and ready.json()["status"] == "log_unavailable"
+    assert ready.headers["retry-after"].isdigit()
+    # Still not ready after the store's probe has run (it runs every second while unavailable).
+    gw.call(store.wait_for, 10**9, 2.5)  # a wait on the log, not a sleep
+    assert httpx.get(gw.url("/readyz")).status_code == 503
     assert httpx.get(gw.url("/healthz")).status_code == 200
     _on_writer(gw, heal)
     assert _wait_ready(gw).status_code == 200

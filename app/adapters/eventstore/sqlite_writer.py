@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import re
 import sqlite3
 import time
@@ -34,7 +35,13 @@ from app.adapters.eventstore.canonical import (
     now_micros,
 )
 from app.adapters.eventstore.faults import storage_fault
-from domain.ports import ANY, EventStoreError, RecordedEvent, WrongExpectedVersion
+from domain.ports import (
+    ANY,
+    EventStoreError,
+    LogUnavailable,
+    RecordedEvent,
+    WrongExpectedVersion,
+)
 
 _INSERT = (
     "INSERT INTO events (position, event_id, stream_id, version, type_id, schema_version,"
@@ -44,6 +51,9 @@ _COLUMNS = 10
 _CHUNK = 512  # rows per statement at most: 5,120 parameters, under SQLite's 32,766
 K = TypeVar("K")
 CACHED_STREAMS = 4096
+PROBE_ROOM = 1 << 20
+"""Bytes the log must be able to grow by before a probe calls it writable again. A full disk
+still takes the probe's own write (it rewrites a page in place), yet fails every request."""
 """Stream name → id (and version) entries the writer keeps; older ones are looked up again."""
 
 
@@ -117,6 +127,7 @@ class SqliteWriter:
     """Owns the write connection; every method runs on the writer thread only."""
 
     def __init__(self, path: str, synchronous: str = "FULL") -> None:
+        self.path = path
         self.conn = connect(path, synchronous)
         self._streams: dict[str, int] = {}
         self._types: dict[str, int] = {}
@@ -138,7 +149,8 @@ class SqliteWriter:
         self.checkpointed_at = time.monotonic()
 
     def probe(self) -> None:
-        """One durable write that changes nothing (the head row again), or ``LogUnavailable``."""
+        """One durable write that changes nothing (the head row again) and room to grow by
+        ``PROBE_ROOM``, or ``LogUnavailable``."""
         try:
             self.conn.execute("BEGIN IMMEDIATE")
             self.conn.execute("UPDATE event_log_head SET position = position WHERE id = 1")
@@ -148,6 +160,19 @@ class SqliteWriter:
                 with contextlib.suppress(sqlite3.Error):
                     self.conn.execute("ROLLBACK")
             raise storage_fault(exc) or exc from exc
+        if self.room() < PROBE_ROOM:
+            raise LogUnavailable("the disk is full")
+
+    def room(self) -> int:
+        """Bytes the log can still grow by: free pages under SQLite's page limit, and free
+        space on the file's disk."""
+
+        def pragma(name: str) -> int:
+            return int(self.conn.execute(f"PRAGMA {name}").fetchone()[0])
+
+        pages = pragma("max_page_count") - pragma("page_count") + pragma("freelist_count")
+        disk = os.statvfs(os.path.dirname(os.path.abspath(self.path)))
+        return min(pages * pragma("page_size"), disk.f_bavail * disk.f_frsize)
 
     def commit(self, group: Sequence[Batch]) -> list[list[int] | BaseException]:
         """Commit ``group`` in one durable transaction; per batch, its positions or its error."""
