@@ -91,7 +91,9 @@ def test_a_second_serve_leaves_live_requests_alone_and_a_killed_node_is_ended_on
     tmp_path: Path, fake_upstream: FakeUpstream
 ) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'log.db'}"
-    fake_upstream.text("one two three four five six seven eight", chunks=8, delay=1.0)
+    # Paused after its first chunk until the second node has started: live, whatever the load.
+    text = "one two three four five six seven eight"
+    fake_upstream.push(Reply("text", text=text, chunks=8, pause_after=1))
     with cluster(url, fake_upstream.base_url, tmp_path) as nodes:
         first = nodes.start()
         thread, result, _ = stream_in_background(first)
@@ -100,6 +102,7 @@ def test_a_second_serve_leaves_live_requests_alone_and_a_killed_node_is_ended_on
         open_now = asyncio.run(request_streams(url))
         assert len(open_now) == 1
         assert terminals(next(iter(open_now.values()))) == []  # still live when `second` started
+        fake_upstream.resume()
         thread.join(60)
         assert result and "data: [DONE]" in result[-1]
         # Now a node dies mid-stream: the survivor ends its request once its lease expires.

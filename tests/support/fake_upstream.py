@@ -51,6 +51,7 @@ class Reply:
     error: dict[str, Any] = field(default_factory=dict)
     after: int = 1
     hold_after: int = -1  # stream: after this frame, send nothing more until the client leaves
+    pause_after: int = -1  # stream: after this frame, wait for ``resume()`` (or the client leaving)
 
     @classmethod
     def text_of(cls, text: str, chunks: int = 3, delay: float = 0.0) -> Reply:
@@ -95,6 +96,7 @@ class FakeUpstream:
         self.outcomes: list[str | None] = []
         self._cond = threading.Condition()
         self._released: asyncio.Event | None = None
+        self._resumed: asyncio.Event | None = None
         self._server = ThreadedUvicorn(self._app, lifespan="off", name="fake-upstream")
         self.base_url = f"http://127.0.0.1:{self._server.port}/v1"
 
@@ -176,6 +178,11 @@ class FakeUpstream:
         self._server.start()
         return self
 
+    def resume(self) -> None:
+        """Let streams paused by ``Reply.pause_after`` go on."""
+        if self._resumed is not None:
+            self._server.loop.call_soon_threadsafe(self._resumed.set)
+
     def stop(self) -> None:
         if self._released is not None:
             self._server.loop.call_soon_threadsafe(self._released.set)
@@ -187,6 +194,7 @@ class FakeUpstream:
             return
         if self._released is None:
             self._released = asyncio.Event()
+            self._resumed = asyncio.Event()
         raw = b""
         while True:
             message = await receive()
@@ -284,10 +292,22 @@ class FakeUpstream:
             if i == reply.hold_after:
                 await gone.wait()
                 return False
+            if i == reply.pause_after and not await self._paused(gone):
+                return False
             if reply.delay and i < len(frames) - 1:
                 await asyncio.sleep(reply.delay)  # the scripted per-chunk pacing
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return True
+
+    async def _paused(self, gone: asyncio.Event) -> bool:
+        """Wait for ``resume()``; False if the client left first."""
+        assert self._resumed is not None
+        resumed = asyncio.create_task(self._resumed.wait())
+        client_gone = asyncio.create_task(gone.wait())
+        await asyncio.wait({resumed, client_gone}, return_when=asyncio.FIRST_COMPLETED)
+        resumed.cancel()
+        client_gone.cancel()
+        return not gone.is_set()
 
     async def _drip(
         self, req: dict[str, Any], reply: Reply, stream: bool, send: Any, gone: asyncio.Event
