@@ -42,7 +42,7 @@ from app.api import responses as responses_api
 from app.api.access import AccessLogMiddleware
 from app.api.auth import key_freshness_middleware
 from app.api.cors import CorsMiddleware
-from app.api.errors import EXCEPTION_HANDLERS
+from app.api.exception_handlers import EXCEPTION_HANDLERS
 from app.services.agents import AgentRegistry
 from app.services.audit import AuditService
 from app.services.chain import ChainVerifier

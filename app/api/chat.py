@@ -22,12 +22,12 @@ from litestar.response import Response, Stream
 from app.api import openapi, wire
 from app.api.access import ACCESS_MODEL
 from app.api.auth import principal_of
-from app.api.errors import error_response
+from app.api.exception_handlers import error_response
 from app.api.request import validate
 from app.errors import GatewayError, PayloadTooLarge, internal_error, log_unavailable
 from app.ids import new_request_id
 from app.services.chat import first_or_disconnect
-from app.services.chat_run import Answer, ChatRun, Chunk, Done, ErrorChunk, UsageChunk
+from app.services.chat_run import Answer, ChatRun, DeltaChunk, Done, ErrorChunk, UsageChunk
 from app.services.container import services_of
 from domain.ports import LogUnavailable
 
@@ -202,7 +202,7 @@ async def _sse(run: ChatRun, first: Any) -> AsyncIterator[bytes]:
 
 
 def _frame(framer: wire.ChunkFramer, item: Any) -> bytes:
-    if isinstance(item, Chunk):
+    if isinstance(item, DeltaChunk):
         return framer.choice(item.delta, item.finish_reason)
     if isinstance(item, UsageChunk):
         return framer.usage(item.prompt_tokens, item.completion_tokens)

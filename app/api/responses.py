@@ -19,13 +19,13 @@ from litestar.response import Response, Stream
 from app.api import wire
 from app.api.auth import principal_of
 from app.api.chat import SHOW_TOOLS_HEADER, AnyRequest, ClientClosedRequest, client_of, read_body
-from app.api.errors import error_response
+from app.api.exception_handlers import error_response
 from app.errors import BadRequest, GatewayError, internal_error
 from app.ids import new_response_id
 from app.services import responses_convert as rc
 from app.services import responses_events as rw
 from app.services.chat import first_or_disconnect
-from app.services.chat_run import Answer, ChatRun, Chunk, Done, ErrorChunk, UsageChunk
+from app.services.chat_run import Answer, ChatRun, DeltaChunk, Done, ErrorChunk, UsageChunk
 from app.services.container import services_of
 from app.services.responses import ResponsesService
 
@@ -112,7 +112,7 @@ async def _sse(run: ChatRun, body: dict[str, Any], first: Any) -> AsyncIterator[
 def _frames(framer: rw.EventFramer, item: Any) -> list[bytes]:
     if framer.ended:  # after response.failed, only the run's Done is left
         return []
-    if isinstance(item, Chunk):
+    if isinstance(item, DeltaChunk):
         return framer.delta(item.delta, item.finish_reason)
     if isinstance(item, UsageChunk):
         framer.usage = rw.usage(item.prompt_tokens, item.completion_tokens)

@@ -24,7 +24,7 @@ from app.ids import new_request_id
 from app.services import held
 from app.services.agents import AgentEntry, AgentRegistry
 from app.services.backends import ChatBackend, ChatRequest
-from app.services.chat_run import Answer, ChatRun, Chunk, Done, ErrorChunk, UsageChunk
+from app.services.chat_run import Answer, ChatRun, DeltaChunk, Done, ErrorChunk, UsageChunk
 from app.services.recorder import RequestRecorder
 from domain.events import CHAT_API, AclDecided, RequestFailed, RequestReceived
 from domain.policy import Principal, decide_agent, decide_model
@@ -34,7 +34,7 @@ __all__ = (
     "Answer",
     "ChatRun",
     "ChatService",
-    "Chunk",
+    "DeltaChunk",
     "Done",
     "ErrorChunk",
     "UsageChunk",
@@ -307,7 +307,7 @@ def _failed(request_id: str, exc: GatewayError, duration_us: int) -> RequestFail
 
 async def first_or_disconnect(
     run: ChatRun, receive: Callable[[], Awaitable[dict[str, Any]]]
-) -> Chunk | UsageChunk | ErrorChunk | Done | Answer | None:
+) -> DeltaChunk | UsageChunk | ErrorChunk | Done | Answer | None:
     """The run's first item; None (and the run cancelled) if the client leaves before it."""
     first = asyncio.ensure_future(run.next())
     gone = asyncio.ensure_future(_disconnected(receive))

@@ -42,7 +42,7 @@ FIRST_SEND_WAIT_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
-class Chunk:
+class DeltaChunk:
     """One ``chat.completion.chunk`` with a choice: its delta and finish reason."""
 
     delta: dict[str, Any]
@@ -77,7 +77,7 @@ class Answer:
     completion_tokens: int
 
 
-Item = Chunk | UsageChunk | ErrorChunk | Done | Answer
+Item = DeltaChunk | UsageChunk | ErrorChunk | Done | Answer
 
 
 @dataclass(slots=True)
@@ -123,13 +123,13 @@ class _State:
             ]
         return message
 
-    def absorb(self, delta: Delta) -> Chunk | None:
+    def absorb(self, delta: Delta) -> DeltaChunk | None:
         """Fold ``delta`` into the answer; the chunk a client should see for it, if any."""
         if isinstance(delta, TextDelta):
             if not delta.content:
                 return None
             self.text.append(delta.content)
-            return Chunk({"content": delta.content})
+            return DeltaChunk({"content": delta.content})
         if isinstance(delta, ToolCallDelta):
             if not delta.client:
                 return None  # a call the gateway runs: never a client's tool_calls item
@@ -146,15 +146,15 @@ class _State:
                 self.calls[index] = call
                 function = {"name": call.name, "arguments": delta.arguments}
                 first = {"index": index, "id": call.id, "type": "function"}
-                return Chunk({"tool_calls": [{**first, "function": function}]})
+                return DeltaChunk({"tool_calls": [{**first, "function": function}]})
             if not delta.arguments:
                 return None  # no empty `"arguments": ""` fragments after the first
             self.calls[index].arguments += delta.arguments
             fragment = {"index": index, "function": {"arguments": delta.arguments}}
-            return Chunk({"tool_calls": [fragment]})
+            return DeltaChunk({"tool_calls": [fragment]})
         if isinstance(delta, ToolNotice):
             if self.show_tools:
-                return Chunk({"ledgergate_tool_call": delta.payload()})
+                return DeltaChunk({"ledgergate_tool_call": delta.payload()})
         elif isinstance(delta, Held):
             self.held = delta.messages
         elif isinstance(delta, Finish):
@@ -234,8 +234,8 @@ class ChatRun:
     def _micros(self) -> int:
         return (time.perf_counter_ns() - self._started_ns) // 1000
 
-    async def _emit(self, state: _State, chunk: Chunk | UsageChunk) -> None:
-        if isinstance(chunk, Chunk):
+    async def _emit(self, state: _State, chunk: DeltaChunk | UsageChunk) -> None:
+        if isinstance(chunk, DeltaChunk):
             event = StreamDelta(seq=state.seq, delta=chunk.delta, finish_reason=chunk.finish_reason)
         else:
             usage = {
@@ -269,7 +269,7 @@ class ChatRun:
                 if not state.ttft_us:
                     state.ttft_us = max(1, self._micros())
                     if stream:
-                        await self._emit(state, Chunk(dict(ROLE_DELTA)))
+                        await self._emit(state, DeltaChunk(dict(ROLE_DELTA)))
                 chunk = state.absorb(delta)
                 if chunk is not None and stream:
                     await self._emit(state, chunk)
@@ -279,7 +279,7 @@ class ChatRun:
                 )
             reason = state.final_reason()
             if stream:
-                await self._emit(state, Chunk({}, reason))
+                await self._emit(state, DeltaChunk({}, reason))
                 if self.request.include_usage:
                     usage = UsageChunk(state.prompt_tokens, state.completion_tokens)
                     await self._emit(state, usage)

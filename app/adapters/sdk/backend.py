@@ -19,8 +19,8 @@ from pydantic import BaseModel
 
 from app.adapters.sdk import client_tools
 from app.adapters.sdk.convert import last_user_text, to_input_items
-from app.adapters.sdk.errors import to_gateway_error
 from app.adapters.sdk.provider import GatewayModelProvider, RunTelemetry
+from app.adapters.sdk.run_failures import to_gateway_error
 from app.adapters.sdk.runner_hook import DONE, WorkflowRun, current_workflow, stop_run
 from app.adapters.sdk.stream import DeltaTranslator
 from app.context import RequestContext, current_request
