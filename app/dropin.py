@@ -17,9 +17,12 @@ from agents.tool import maybe_invoke_function_tool_failure_error_function
 from agents.tool_context import ToolContext
 
 from agents import FunctionTool
-from app.context import current_request
+from app.ports.request_context import current_request
 from app.services.agents import DropinError
 from app.services.tools import published_spec
+
+__all__ = ("current_request", "gateway_tool", "use_gateway_tool")
+"""What drop-ins use; ``current_request.get()`` is the calling request's context (or None)."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 

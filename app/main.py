@@ -17,7 +17,7 @@ from litestar import Litestar
 from app.adapters.audit_key import load_or_create
 
 # The Agents SDK is imported by discovery only when a drop-in or tool module needs it.
-from app.adapters.discovery.scanner import Discovery, ScanReport
+from app.adapters.discovery.scanner import Discovery
 from app.adapters.discovery.watcher import log_failed, start_watcher
 from app.adapters.eventstore import open_event_store
 from app.adapters.eventstore.export import verify
@@ -43,6 +43,7 @@ from app.api.access import AccessLogMiddleware
 from app.api.auth import key_freshness_middleware
 from app.api.cors import CorsMiddleware
 from app.api.exception_handlers import EXCEPTION_HANDLERS
+from app.ports.discovery import ScanReport
 from app.services.agents import AgentRegistry
 from app.services.audit import AuditService
 from app.services.chain import ChainVerifier

@@ -27,11 +27,8 @@ from typing import Any
 
 import msgspec
 
-from app.context import RequestContext
 from app.errors import Unprocessable
-from app.ports.upstream import Upstream
-from app.services.agents import AgentEntry, DropinError
-from app.services.backends import (
+from app.ports.chat_backend import (
     ChatRequest,
     Delta,
     Finish,
@@ -41,6 +38,9 @@ from app.services.backends import (
     ToolNotice,
     Usage,
 )
+from app.ports.request_context import RequestContext
+from app.ports.upstream import Upstream
+from app.services.agents import AgentEntry, DropinError
 from app.services.held import client_call_id
 from app.services.passthrough import extra_fields, upstream_hop
 from app.services.tools import ToolCallAborted

@@ -159,7 +159,7 @@ def tool_spec(fn: Callable[..., Any], source: str = "") -> ToolSpec:
         raise _ModuleError(
             "invalid_tool",
             f"gateway tool '{name}' takes an SDK context argument.",
-            "Drop the context parameter; read app.context.current_request instead.",
+            "Drop the context parameter; read app.ports.request_context.current_request instead.",
         )
     return ToolSpec(
         name=name,

@@ -12,10 +12,10 @@ import msgspec
 from litestar import Request, get
 from litestar.params import FromPath, FromQuery, QueryParameter
 
-from app.adapters.eventstore.export import iter_events
 from app.api.auth import ADMIN, READERS
 from app.errors import GatewayError, NotFound
 from app.services.container import services_of
+from app.services.event_pages import iter_events
 from app.services.projections import ProjectionService
 from app.services.replay import ReplayedRequest, replay
 from projections import queries, snapshot

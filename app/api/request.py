@@ -15,7 +15,7 @@ import msgspec
 from msgspec import Meta
 
 from app.errors import BadRequest, GatewayError
-from app.services.backends import ChatRequest
+from app.ports.chat_backend import ChatRequest
 
 Unit = Annotated[float, Meta(ge=0, le=1)]
 Penalty = Annotated[float, Meta(ge=-2, le=2)]

@@ -13,8 +13,9 @@ import msgspec
 from app.adapters.audit_key import load_or_create
 from app.adapters.audit_verify import verify_checkpoints
 from app.adapters.eventstore import open_event_store
-from app.adapters.eventstore.export import export_line, iter_events, verify
+from app.adapters.eventstore.export import export_line, verify
 from app.adapters.eventstore.migrate import sqlite_path
+from app.services.event_pages import iter_events
 from app.settings import Settings, load_settings
 from domain.ports import EventStore
 

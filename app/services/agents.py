@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.services.backends import ChatBackend
+from app.ports.chat_backend import ChatBackend
 from domain.events import DropinFailed
 
 

@@ -18,12 +18,12 @@ from typing import Any
 
 import msgspec
 
-from app.context import RequestContext
 from app.errors import DropinUnavailable, Forbidden, GatewayError, NotFound
 from app.ids import new_request_id
+from app.ports.chat_backend import ChatBackend, ChatRequest
+from app.ports.request_context import RequestContext
 from app.services import held
 from app.services.agents import AgentEntry, AgentRegistry
-from app.services.backends import ChatBackend, ChatRequest
 from app.services.chat_run import Answer, ChatRun, DeltaChunk, Done, ErrorChunk, UsageChunk
 from app.services.recorder import RequestRecorder
 from domain.events import CHAT_API, AclDecided, RequestFailed, RequestReceived

@@ -17,10 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.context import RequestContext, current_request
 from app.errors import GatewayError, UpstreamError, internal_error, log_unavailable
 from app.ids import uuid7
-from app.services.backends import (
+from app.ports.chat_backend import (
     ChatBackend,
     ChatRequest,
     Delta,
@@ -31,6 +30,7 @@ from app.services.backends import (
     ToolNotice,
     Usage,
 )
+from app.ports.request_context import RequestContext, current_request
 from domain.events import RequestCancelled, RequestCompleted, RequestFailed, StreamDelta
 from domain.ports import LogUnavailable
 

@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from app.ports.discovery import DropinScanner
 from app.ports.upstream import Upstream
 from app.services.agents import AgentRegistry
 from app.services.chat import ChatService
@@ -15,8 +16,7 @@ from app.services.tools import ToolManager
 from app.settings import Settings
 from domain.ports import EventStore
 
-if TYPE_CHECKING:  # the scanner pulls in the Agents SDK; routes only need the type
-    from app.adapters.discovery.scanner import Discovery
+if TYPE_CHECKING:
     from app.services.audit import AuditService
     from app.services.chain import ChainVerifier
     from app.services.projections import ProjectionService
@@ -34,7 +34,7 @@ class Services:
     agents: AgentRegistry = field(default_factory=AgentRegistry)  # served drop-ins
     chat: ChatService | None = None  # POST /v1/chat/completions
     responses: ResponsesService | None = None  # /v1/responses, on top of ``chat``
-    discovery: Discovery | None = None  # drop-in scans (startup, admin, watch)
+    discovery: DropinScanner | None = None  # drop-in scans (startup, admin, watch)
     projections: ProjectionService | None = None  # read models and their runner
     chain: ChainVerifier | None = None  # the chain's verification status (GET /admin/chain)
     audit: AuditService | None = None  # the Merkle tree, checkpoints, proofs, bundles

@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
 
-from app.context import RequestContext
 from app.errors import GatewayError
+from app.ports.chat_backend import ChatRequest, Delta, Finish, TextDelta, ToolCallDelta, Usage
+from app.ports.request_context import RequestContext
 from app.ports.upstream import Upstream, UpstreamCall
-from app.services.backends import ChatRequest, Delta, Finish, TextDelta, ToolCallDelta, Usage
 from app.services.responses_upstream import falls_back, responses_hop
 from app.services.upstream_calls import CallTally, recorded_call
 from app.services.upstream_payloads import ChatCompletion, ChatCompletionChunk

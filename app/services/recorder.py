@@ -12,10 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from app.adapters.eventstore.canonical import new_event
 from app.ids import uuid7
 from domain.events import Event, request_stream
-from domain.ports import ANY, EventStore, NewEvent
+from domain.ports import ANY, EventStore, NewEvent, new_event
 
 BATCH_EVENTS = 64
 """Events buffered before they are submitted without waiting for the timer."""

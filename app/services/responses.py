@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.errors import BadRequest, GatewayError, NotFound
+from app.ports.chat_backend import ChatRequest
 from app.services import responses_convert as rc
-from app.services.backends import ChatRequest
 from app.services.chat import ChatRun, ChatService
 from app.services.replay import ReplayedRequest, replay
 from app.services.responses_upstream import upstream_body

@@ -17,10 +17,10 @@ from typing import Any
 
 import msgspec
 
-from app.context import RequestContext
 from app.errors import GatewayError
+from app.ports.chat_backend import Delta, Finish, TextDelta, ToolCallDelta, Usage
+from app.ports.request_context import RequestContext
 from app.ports.upstream import Upstream, UpstreamCall
-from app.services.backends import Delta, Finish, TextDelta, ToolCallDelta, Usage
 from app.services.upstream_calls import CallTally, recorded_call
 
 MODES = ("auto", "responses", "chat_completions")

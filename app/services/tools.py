@@ -2,7 +2,7 @@
 
 Whoever asks — a declarative agent's loop, an SDK agent's own ``function_tool`` or
 ``use_gateway_tool`` — the call is decided by ``domain.policy.decide_tool`` with the caller from
-``app.context.current_request``, recorded as ``acl.decided`` then ``tool.invoked`` →
+``app.ports.request_context.current_request``, recorded as ``acl.decided`` then ``tool.invoked`` →
 ``tool.completed`` | ``tool.failed``, and answered with text the model can read. A tool's failure
 never fails the run (unless the manager is told to abort), and never raises out of here.
 """
@@ -22,7 +22,7 @@ from typing import Any
 
 import msgspec
 
-from app.context import RequestContext, current_request
+from app.ports.request_context import RequestContext, current_request
 from app.settings import Settings
 from domain.events import AclDecided, ToolCompleted, ToolFailed, ToolInvoked, ToolSource
 from domain.policy import PolicyDecision, Principal, decide_tool

@@ -18,8 +18,8 @@ from typing import Any
 import msgspec
 
 from app.errors import GatewayError, UpstreamError
+from app.ports.recorder import Recorder
 from app.ports.upstream import Upstream, UpstreamCall, UpstreamStatusError
-from app.services.recorder import RequestRecorder
 from app.services.upstream_payloads import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -122,7 +122,7 @@ class CallTally:
 
 async def recorded_call(
     upstream: Upstream,
-    recorder: RequestRecorder,
+    recorder: Recorder,
     call: UpstreamCall,
     *,
     hop: int,
@@ -188,9 +188,7 @@ async def recorded_call(
     )
 
 
-async def _failed(
-    recorder: RequestRecorder, hop: int, tally: CallTally, error: GatewayError
-) -> None:
+async def _failed(recorder: Recorder, hop: int, tally: CallTally, error: GatewayError) -> None:
     # The upstream's own status when it answered with one, else the status the client gets.
     status = error.upstream_status if isinstance(error, UpstreamStatusError) else error.status
     await recorder.record(

@@ -13,9 +13,9 @@ import openai
 
 from app.adapters.eventstore.memory import InMemoryEventStore
 from app.adapters.upstream import ScriptedTransport
-from app.context import RequestContext
+from app.ports.chat_backend import Finish, TextDelta, ToolCallDelta, Usage
+from app.ports.request_context import RequestContext
 from app.ports.upstream import UpstreamCall
-from app.services.backends import Finish, TextDelta, ToolCallDelta, Usage
 from app.services.recorder import RequestRecorder
 from app.services.responses_upstream import responses_hop
 from domain.policy import Principal

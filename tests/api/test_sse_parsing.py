@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 
 from app.adapters.upstream import Deadlines, HttpUpstream, build_upstream
 from app.adapters.upstream.sse import SSEFrames
-from app.context import RequestContext
 from app.errors import GatewayError
+from app.ports.chat_backend import Finish, TextDelta, ToolCallDelta, Usage
+from app.ports.request_context import RequestContext
 from app.ports.upstream import Upstream
-from app.services.backends import Finish, TextDelta, ToolCallDelta, Usage
 from app.services.passthrough import upstream_hop
 from app.services.upstream_payloads import decode_chunk
 from app.settings import Settings

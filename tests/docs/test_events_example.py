@@ -16,9 +16,10 @@ from pathlib import Path
 
 import rfc8785
 
-from app.adapters.eventstore.export import export_line, iter_events
+from app.adapters.eventstore.export import export_line
 from app.adapters.eventstore.sqlite import SqliteEventStore
 from app.ids import uuid7
+from app.services.event_pages import iter_events
 from domain.events import ScanCompleted, ScanStarted
 from domain.ports import NewEvent
 

@@ -7,7 +7,7 @@ from typing import Any
 from agents.agent import Agent
 from agents.run import RunConfig, Runner
 
-from app.services.backends import Finish, TextDelta, ToolCallDelta, ToolNotice, Usage
+from app.ports.chat_backend import Finish, TextDelta, ToolCallDelta, ToolNotice, Usage
 from tests.dropins.conftest import FIXTURES
 from tests.dropins.fake_chat import Reply
 from tests.dropins.test_sdk_backend import context, request_events, run

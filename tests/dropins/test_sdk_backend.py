@@ -7,9 +7,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from app.context import RequestContext
 from app.errors import BadRequest, Unprocessable
-from app.services.backends import ChatRequest, Finish, TextDelta, ToolCallDelta, ToolNotice, Usage
+from app.ports.chat_backend import ChatRequest, Finish, TextDelta, ToolCallDelta, ToolNotice, Usage
+from app.ports.request_context import RequestContext
 from app.services.recorder import RequestRecorder
 from domain.policy import Principal
 from domain.upcasting import decode
@@ -184,7 +184,7 @@ async def test_mcp_guardrail_applies_the_key_policy_and_logs_the_decision(store)
     from agents.tool_guardrails import ToolInputGuardrailData
 
     from app.adapters.sdk.govern import gateway_mcp_guardrail
-    from app.context import current_request
+    from app.ports.request_context import current_request
 
     ctx = RequestContext(
         request_id="chatcmpl-test",

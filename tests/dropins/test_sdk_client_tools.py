@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from app.errors import BadRequest
-from app.services.backends import Finish, Held, ToolCallDelta, ToolNotice
+from app.ports.chat_backend import Finish, Held, ToolCallDelta, ToolNotice
 from tests.dropins.conftest import FIXTURES
 from tests.dropins.fake_chat import Reply
 from tests.dropins.test_sdk_backend import context, run

@@ -17,17 +17,12 @@ from hypothesis import strategies as st
 
 from app.adapters.eventstore import open_event_store, sqlite_writer
 from app.adapters.eventstore.base import prepare
-from app.adapters.eventstore.canonical import (
-    CanonicalEvent,
-    canonical_object,
-    canonical_payload,
-    new_event,
-)
+from app.adapters.eventstore.canonical import canonical_object
 from app.adapters.eventstore.export import verify
 from app.ids import new_request_id, uuid7
 from app.settings import Settings
 from domain.events import StreamDelta
-from domain.ports import ANY
+from domain.ports import ANY, CanonicalEvent, canonical_payload, new_event
 
 SAFE = 2**53 - 1
 # Mostly plain text (so most payloads are provable), with every kind of trap mixed in.

@@ -13,8 +13,8 @@ import pytest
 
 from app.adapters.eventstore import InMemoryEventStore
 from app.adapters.toolmodules import load_tool_modules
-from app.context import RequestContext, current_request
 from app.ids import new_request_id
+from app.ports.request_context import RequestContext, current_request
 from app.services.recorder import RequestRecorder
 from app.services.tools import ToolManager
 from domain.events import Event, request_stream
@@ -27,7 +27,7 @@ TOOLS_MODULE = '''
 import asyncio
 import threading
 
-from app.context import current_request
+from app.ports.request_context import current_request
 from app.dropin import gateway_tool
 
 RELEASE = threading.Event()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +19,9 @@ from app.adapters.declarative import load_declarative
 from app.adapters.discovery.files import DropinSource, find_dropins, module_files
 from app.adapters.workers.probe import ImportProbe
 from app.ids import uuid7
+from app.ports.chat_backend import ChatBackend
+from app.ports.discovery import ScanReport
 from app.services.agents import AgentEntry, AgentRegistry, DropinError
-from app.services.backends import ChatBackend
 from app.settings import Settings
 from domain.events import (
     AgentLoaded,
@@ -43,15 +44,6 @@ class _Served:
     entry: AgentEntry
     entrypoint: str
     module: LoadedModule | None  # None for declarative drop-ins
-
-
-@dataclass
-class ScanReport:
-    scan_id: str
-    loaded: list[AgentLoaded] = field(default_factory=list)
-    failed: list[DropinFailed] = field(default_factory=list)
-    unloaded: list[AgentUnloaded] = field(default_factory=list)
-    unchanged: int = 0
 
 
 def _micros(start: float) -> int:

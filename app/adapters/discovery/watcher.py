@@ -8,7 +8,8 @@ from pathlib import Path
 
 import watchfiles
 
-from app.adapters.discovery.scanner import Discovery, ScanReport
+from app.adapters.discovery.scanner import Discovery
+from app.ports.discovery import ScanReport
 
 log = logging.getLogger(__name__)
 

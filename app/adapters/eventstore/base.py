@@ -12,10 +12,11 @@ from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
-from app.adapters.eventstore.canonical import CanonicalEvent, canonical_object
+from app.adapters.eventstore.canonical import canonical_object
 from domain.ports import (
     ANY,
     NO_STREAM,
+    CanonicalEvent,
     IdempotencyConflict,
     LogUnavailable,
     NewEvent,

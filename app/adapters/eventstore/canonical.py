@@ -16,8 +16,8 @@ valid JSON):
 * a number too large for a double (``1e400``) is likewise stored as the string of its source text;
 * a lone UTF-16 surrogate in a string (``"\\ud800"``) becomes U+FFFD.
 
-A producer that holds the payload as an event Struct can skip the parse: ``new_event`` encodes
-it once with sorted keys and, when those bytes are provably JCS already, returns a
+A producer that holds the payload as an event Struct can skip the parse: ``domain.ports.new_event``
+encodes it once with sorted keys and, when those bytes are provably JCS already, returns a
 ``CanonicalEvent``, which ``base.prepare`` keeps as it is.
 """
 
@@ -32,9 +32,6 @@ from typing import Any
 
 import msgspec
 import rfc8785
-
-from domain.events import Event
-from domain.ports import NewEvent
 
 ZERO_HASH = bytes(32)
 ZERO_HEX = "0" * 64
@@ -80,37 +77,6 @@ def canonical_object(data: bytes) -> bytes:
             if not _ASTRAL.search(out):
                 return out
     return _canonical_slow(data)
-
-
-class CanonicalEvent(NewEvent, frozen=True):
-    """A ``NewEvent`` whose ``data`` and ``meta`` are proven JCS (made by ``new_event``)."""
-
-
-_plain_encode = msgspec.json.Encoder().encode
-# What makes msgspec's sorted output differ from JCS: a float (always a digit then "." or an
-# exponent), an integer that may exceed 2**53 (16+ digits), an astral character (UTF-16 key
-# order). Searched over the whole output, strings included: a false alarm only costs a re-parse.
-# One leading character class lets the regex engine skip ahead fast (3x the plain alternation).
-_UNPROVEN = re.compile(rb"[0-9\xf0-\xf4](?:(?<=[\xf0-\xf4])|[.eE]|[0-9]{15})")
-
-
-def canonical_payload(value: Any) -> bytes | None:
-    """The JCS bytes of ``value`` (a dict or Struct) if msgspec's sorted output provably is so."""
-    try:
-        out = _encoder.encode(value)
-    except TypeError:  # a dict with non-str keys, which sorted order refuses
-        return None
-    if out[:1] != b"{" or _UNPROVEN.search(out):
-        return None
-    return out
-
-
-def new_event(event: Event, event_id: str) -> NewEvent:
-    """``NewEvent.of(event, event_id)``, as a ``CanonicalEvent`` when that can be proven."""
-    data = canonical_payload(event)
-    if data is None:
-        return NewEvent.of(event, event_id)  # the store canonicalises it
-    return CanonicalEvent(event_id, event.TYPE, event.SCHEMA_VERSION, data)
 
 
 def _parse_int(text: str) -> int | float | str:

@@ -7,7 +7,7 @@ contract's order; its ``hash`` is the SHA-256 of the RFC 8785 form of the line w
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app.adapters.eventstore.canonical import (
@@ -48,28 +48,6 @@ def export_line(rec: RecordedEvent) -> bytes:
             b'"}',
         )
     )
-
-
-async def iter_events(
-    store: EventStore,
-    after: int = 0,
-    stream: str | None = None,
-    types: Sequence[str] | None = None,
-    page: int = 1000,
-) -> AsyncIterator[RecordedEvent]:
-    """Every event with ``position > after``, optionally of one stream and/or some types."""
-    if stream is not None:
-        version = 0
-        while batch := await store.read_stream(stream, version, page):
-            version = batch[-1].version
-            for rec in batch:
-                if rec.position > after and (types is None or rec.type in types):
-                    yield rec
-        return
-    while batch := await store.read_all(after, page, types):
-        after = batch[-1].position
-        for rec in batch:
-            yield rec
 
 
 def expected_hash(rec: RecordedEvent, prev_hash: str) -> str:
@@ -168,3 +146,13 @@ def bundle_bytes(checkpoint: str, events: Sequence[RecordedEvent], proofs_json: 
             b"}",
         )
     )
+
+
+class JsonLinesExport:
+    """``app.ports.log_export.LogExport`` on the functions above."""
+
+    def line(self, rec: RecordedEvent) -> bytes:
+        return export_line(rec)
+
+    def bundle(self, checkpoint: str, events: Sequence[RecordedEvent], proofs_json: bytes) -> bytes:
+        return bundle_bytes(checkpoint, events, proofs_json)

@@ -23,10 +23,10 @@ from app.adapters.sdk.provider import GatewayModelProvider, RunTelemetry
 from app.adapters.sdk.run_failures import to_gateway_error
 from app.adapters.sdk.runner_hook import DONE, WorkflowRun, current_workflow, stop_run
 from app.adapters.sdk.stream import DeltaTranslator
-from app.context import RequestContext, current_request
 from app.errors import UpstreamError
+from app.ports.chat_backend import ChatRequest, Delta, Finish, Held, TextDelta, Usage
+from app.ports.request_context import RequestContext, current_request
 from app.ports.upstream import Upstream
-from app.services.backends import ChatRequest, Delta, Finish, Held, TextDelta, Usage
 
 
 class _DefaultWorkflowInput(BaseModel):

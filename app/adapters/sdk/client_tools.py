@@ -28,7 +28,7 @@ from agents.run_context import RunContextWrapper
 from agents.tool import FunctionTool
 
 from app.errors import BadRequest
-from app.services.backends import ChatRequest
+from app.ports.chat_backend import ChatRequest
 
 PLACEHOLDER = "[the client runs this tool]"
 

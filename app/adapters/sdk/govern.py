@@ -25,8 +25,8 @@ from agents.tool_guardrails import (
     tool_input_guardrail,
 )
 
-from app.context import current_request
 from app.dropin import govern_function_tool, is_gateway_tool
+from app.ports.request_context import current_request
 from app.services.agents import DropinError
 from app.services.tools import denial_message, tool_acl_event
 from domain.policy import decide_tool

@@ -17,8 +17,8 @@ import httpx2
 import msgspec
 
 from app.errors import BadRequest
+from app.ports.recorder import Recorder
 from app.ports.upstream import PATHS, Api, Upstream, UpstreamCall
-from app.services.recorder import RequestRecorder
 from app.services.upstream_calls import CallTally, Payload, recorded_call
 
 _SSE_HEADERS = [(b"content-type", b"text/event-stream")]
@@ -76,7 +76,7 @@ class PortTransport(httpx2.AsyncBaseTransport):
     def __init__(
         self,
         upstream: Upstream,
-        recorder: RequestRecorder,
+        recorder: Recorder,
         next_hop: Callable[[], int],
         on_done: Callable[[UpstreamCall, CallTally], None],
     ) -> None:

@@ -27,8 +27,8 @@ from agents.models.openai_chatcompletions import OpenAIChatCompletionsModel
 from openai import AsyncOpenAI
 
 from app.adapters.sdk.port_transport import PortTransport
+from app.ports.recorder import Recorder
 from app.ports.upstream import Upstream, UpstreamCall
-from app.services.recorder import RequestRecorder
 from app.services.upstream_calls import CallTally
 
 OPENAI_LABEL_PREFIX = "https://api.openai.com"
@@ -64,7 +64,7 @@ def sanitise(settings: ModelSettings, *, label: str, max_tokens: int | None) -> 
 class RunTelemetry:
     """What one request's model calls share: where to record, the hop counter, token totals."""
 
-    recorder: RequestRecorder
+    recorder: Recorder
     label: str
     max_tokens: int | None = None
     hops: int = 0

@@ -24,7 +24,7 @@ from agents.tracing import set_tracing_disabled
 from agents import run as sdk_run
 from app.adapters.sdk.provider import GatewayModelProvider
 from app.adapters.sdk.stream import DeltaTranslator
-from app.services.backends import Delta
+from app.ports.chat_backend import Delta
 
 DONE = object()
 

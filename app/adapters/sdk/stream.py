@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.context import RequestContext
-from app.services.backends import Delta, TextDelta, ToolCallDelta, ToolNotice
+from app.ports.chat_backend import Delta, TextDelta, ToolCallDelta, ToolNotice
+from app.ports.request_context import RequestContext
 from app.services.held import client_call_id
 
 _CALLS = ("tool_called", "handoff_requested")

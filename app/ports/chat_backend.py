@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from app.context import RequestContext
+from app.ports.request_context import RequestContext
 
 
 class ChatRequest(msgspec.Struct, frozen=True, kw_only=True):

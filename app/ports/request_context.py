@@ -10,7 +10,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.services.recorder import RequestRecorder
+from app.ports.recorder import Recorder
 from domain.policy import Principal
 
 
@@ -18,7 +18,7 @@ from domain.policy import Principal
 class RequestContext:
     request_id: str
     principal: Principal
-    recorder: RequestRecorder
+    recorder: Recorder
     agent: str = ""  # the drop-in agent serving the request, "" for upstream passthrough
     agent_tools: tuple[str, ...] = ()  # the agent's own tool list (policy: key ∩ agent)
     tool_manager: Any = None  # app.services.tools.ToolManager of the serving app
