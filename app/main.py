@@ -20,7 +20,7 @@ from app.adapters.audit_key import load_or_create
 from app.adapters.discovery.scanner import Discovery
 from app.adapters.discovery.watcher import log_failed, start_watcher
 from app.adapters.eventstore import open_event_store
-from app.adapters.eventstore.export import verify
+from app.adapters.eventstore.export import JsonLinesExport, verify
 from app.adapters.leases import NodeLeases
 from app.adapters.signals import on_exit_signal
 from app.adapters.upstream import build_upstream
@@ -42,6 +42,7 @@ from app.api import responses as responses_api
 from app.api.access import AccessLogMiddleware
 from app.api.auth import key_freshness_middleware
 from app.api.cors import CorsMiddleware
+from app.api.deps import DEPENDENCIES
 from app.api.exception_handlers import EXCEPTION_HANDLERS
 from app.ports.discovery import ScanReport
 from app.services.agents import AgentRegistry
@@ -132,6 +133,7 @@ def create_app(settings: Settings, *, recover_unfinished: bool = True) -> Litest
             projections=projections,
             chain=chain,
             audit=audit,
+            export=JsonLinesExport(),
             closing=closing,
         )
         app.state.services = services
@@ -177,6 +179,7 @@ def create_app(settings: Settings, *, recover_unfinished: bool = True) -> Litest
             *console.ROUTES,
         ],
         middleware=[key_freshness_middleware],
+        dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         openapi_config=openapi.openapi_config(),

@@ -10,14 +10,15 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, get
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, QueryParameter, SkipValidation
 
 from app.api.auth import ADMIN, READERS
-from app.errors import GatewayError, NotFound
-from app.services.container import services_of
+from app.errors import NotFound
 from app.services.event_pages import iter_events
 from app.services.projections import ProjectionService
 from app.services.replay import ReplayedRequest, replay
+from domain.ports import EventStore
 from projections import queries, snapshot
 from projections.views import DropinsReport, MetricsSnapshot, RequestsPage, ToolsReport
 
@@ -51,49 +52,39 @@ class EventsPage(msgspec.Struct):
     next_after: int | None  # pass as ``after`` for the next page; None at the end
 
 
-def projection_service(request: AnyRequest) -> ProjectionService:
-    service: ProjectionService | None = getattr(services_of(request), "projections", None)
-    if service is None:
-        raise GatewayError(
-            "The read models are not available.", code="projections_unavailable", status=503
-        )
-    return service
-
-
 @get("/admin/metrics", guards=ADMIN)
-async def admin_metrics(request: AnyRequest, min_position: MinPosition = None) -> MetricsSnapshot:
-    service = projection_service(request)
-    await service.settle(min_position)
-    return await service.snapshot()
+async def admin_metrics(
+    projections: NamedDependency[ProjectionService], min_position: MinPosition = None
+) -> MetricsSnapshot:
+    await projections.settle(min_position)
+    return await projections.snapshot()
 
 
 @get("/admin/tools", guards=ADMIN)
 async def admin_tools(
-    request: AnyRequest,
+    projections: NamedDependency[ProjectionService],
     tool: Text = None,
     agent: Text = None,
     source: Text = None,
     min_position: MinPosition = None,
 ) -> ToolsReport:
-    service = projection_service(request)
-    await service.settle(min_position)
-    return snapshot.tools_report(await service.read(frozenset({"tools"})), tool, agent, source)
+    await projections.settle(min_position)
+    return snapshot.tools_report(await projections.read(frozenset({"tools"})), tool, agent, source)
 
 
 @get("/admin/dropins", guards=ADMIN)
 async def admin_dropins(
-    request: AnyRequest,
+    projections: NamedDependency[ProjectionService],
     dropin_state: Annotated[str | None, QueryParameter(name="state")] = None,
     min_position: MinPosition = None,
 ) -> DropinsReport:
-    service = projection_service(request)
-    await service.settle(min_position)
-    return snapshot.dropins_report(await service.read(frozenset({"discovery"})), dropin_state)
+    await projections.settle(min_position)
+    return snapshot.dropins_report(await projections.read(frozenset({"discovery"})), dropin_state)
 
 
 @get("/admin/requests", guards=READERS)
 async def admin_requests(
-    request: AnyRequest,
+    projections: NamedDependency[ProjectionService],
     *,
     limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     before: Annotated[int | None, QueryParameter(ge=1, le=MAX_POSITION)] = None,
@@ -102,10 +93,9 @@ async def admin_requests(
     status: Text = None,
     min_position: MinPosition = None,
 ) -> RequestsPage:
-    service = projection_service(request)
-    await service.settle(min_position)
+    await projections.settle(min_position)
     rows = await queries.recent_requests(
-        service.engine, limit=limit, before=before, model=model, key_id=key_id, status=status
+        projections.engine, limit=limit, before=before, model=model, key_id=key_id, status=status
     )
     items = [snapshot.request_summary(r) for r in rows]
     next_before = items[-1].position if len(items) == limit else None
@@ -113,8 +103,10 @@ async def admin_requests(
 
 
 @get("/admin/requests/{request_id:str}", guards=READERS)
-async def admin_request(request: AnyRequest, request_id: FromPath[str]) -> ReplayedRequest:
-    replayed = await replay(services_of(request).store, request_id)
+async def admin_request(
+    store: NamedDependency[SkipValidation[EventStore]], request_id: FromPath[str]
+) -> ReplayedRequest:
+    replayed = await replay(store, request_id)
     if replayed is None:
         raise NotFound(f"No request '{request_id}' in the log.", code="request_not_found")
     return replayed
@@ -122,7 +114,7 @@ async def admin_request(request: AnyRequest, request_id: FromPath[str]) -> Repla
 
 @get("/admin/events", guards=READERS)
 async def admin_events(
-    request: AnyRequest,
+    store: NamedDependency[SkipValidation[EventStore]],
     after: Annotated[int, QueryParameter(ge=0, le=MAX_POSITION)] = 0,
     limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     stream: Text = None,
@@ -130,7 +122,6 @@ async def admin_events(
 ) -> EventsPage:
     types = [t for t in event_type.split(",") if t] if event_type else None
     out: list[ExportedEvent] = []
-    store = services_of(request).store
     async for rec in iter_events(store, after, stream, types, page=min(limit, 1000)):
         out.append(
             ExportedEvent(

@@ -5,16 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from litestar import Request, post
+from litestar import post
+from litestar.di import NamedDependency
+from litestar.params import SkipValidation
 
 from app.api.auth import ADMIN
 from app.errors import GatewayError
-from app.services.container import services_of
+from app.ports.discovery import DropinScanner
 
 
 @post("/admin/discovery/scan", status_code=200, guards=ADMIN)
-async def scan(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    discovery = services_of(request).discovery
+async def scan(discovery: NamedDependency[SkipValidation[DropinScanner | None]]) -> dict[str, Any]:
     if discovery is None:
         raise GatewayError("Discovery is not running.", code="discovery_unavailable")
     report = await discovery.scan("admin")

@@ -6,12 +6,12 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, delete, get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath
 
 from app.api.auth import ADMIN
 from app.errors import BadRequest, NotFound
-from app.services.container import services_of
-from app.services.keys import KeyInfo
+from app.services.keys import KeyInfo, KeyService
 
 Glob = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
@@ -31,7 +31,9 @@ def key_json(info: KeyInfo) -> dict[str, Any]:
 
 
 @post("/admin/keys", status_code=200, guards=ADMIN)
-async def create_key(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def create_key(
+    request: Request[Any, Any, Any], keys: NamedDependency[KeyService]
+) -> dict[str, Any]:
     try:
         body = msgspec.json.decode(await request.body(), type=CreateKey)
     except msgspec.ValidationError as exc:
@@ -39,7 +41,7 @@ async def create_key(request: Request[Any, Any, Any]) -> dict[str, Any]:
     except msgspec.DecodeError as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}") from exc
     try:
-        secret, info = await services_of(request).keys.issue(
+        secret, info = await keys.issue(
             body.name, body.agents, body.tools, body.models, body.admin, auditor=body.auditor
         )
     except ValueError as exc:
@@ -48,15 +50,13 @@ async def create_key(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 
 @get("/admin/keys", guards=ADMIN)
-async def list_keys(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    keys = services_of(request).keys
+async def list_keys(keys: NamedDependency[KeyService]) -> dict[str, Any]:
     await keys.refresh()  # an admin listing shows what the CLI did a moment ago too
     return {"object": "list", "data": [key_json(info) for info in keys.list()]}
 
 
 @delete("/admin/keys/{key_id:str}", status_code=200, guards=ADMIN)
-async def revoke_key(request: Request[Any, Any, Any], key_id: FromPath[str]) -> dict[str, Any]:
-    keys = services_of(request).keys
+async def revoke_key(keys: NamedDependency[KeyService], key_id: FromPath[str]) -> dict[str, Any]:
     await keys.revoke(key_id)
     info = keys.get(key_id)
     if info is None:

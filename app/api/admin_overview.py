@@ -7,13 +7,14 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, get
+from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 
-from app.api.admin import MinPosition, projection_service
+from app.api.admin import MinPosition
 from app.api.auth import ADMIN, READERS, principal_of
 from app.errors import GatewayError
-from app.services.chain import ChainStatus
-from app.services.container import services_of
+from app.services.chain import ChainStatus, ChainVerifier
+from app.services.projections import ProjectionService
 from projections import series
 from projections.series import Series
 
@@ -40,26 +41,24 @@ async def admin_whoami(request: Request[Any, Any, Any]) -> Whoami:
 
 @get("/admin/series", guards=ADMIN)
 async def admin_series(
-    request: Request[Any, Any, Any],
+    projections: NamedDependency[ProjectionService],
     minutes: Annotated[int, QueryParameter(ge=1, le=1440)] = 60,
     min_position: MinPosition = None,
 ) -> Series:
     """Requests, errors, tokens and latency per UTC minute, the last ``minutes`` up to now."""
-    service = projection_service(request)
-    await service.settle(min_position)
-    return await series.minutes(service.engine, datetime.now(UTC), minutes)
+    await projections.settle(min_position)
+    return await series.minutes(projections.engine, datetime.now(UTC), minutes)
 
 
 @get("/admin/chain", guards=READERS)
 async def admin_chain(
-    request: Request[Any, Any, Any], fresh: FromQuery[bool] = False
+    chain: NamedDependency[ChainVerifier | None], fresh: FromQuery[bool] = False
 ) -> ChainStatus:
     """The last verdict of ``events verify`` run inside the gateway (cached, one at a time).
 
     ``fresh=true`` starts a new check and waits for it (at most 10 s; ``checking`` says if it
     is still running).
     """
-    chain = services_of(request).chain
     if chain is None:
         raise GatewayError(
             "Chain verification is not available.", code="chain_unavailable", status=503

@@ -15,13 +15,13 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from litestar import Request, get
-from litestar.params import QueryParameter
+from litestar.di import NamedDependency
+from litestar.params import QueryParameter, SkipValidation
 from litestar.response import Stream
 
-from app.adapters.eventstore.export import export_line
 from app.api.auth import READERS
 from app.errors import BadRequest
-from app.services.container import services_of
+from app.ports.log_export import LogExport
 from domain.ports import EventStore, RecordedEvent
 
 HEARTBEAT_S = 15.0
@@ -45,12 +45,14 @@ def resume_position(last_event_id: str | None, after: int | None) -> int | None:
     return after
 
 
-def message(rec: RecordedEvent) -> bytes:
+def message(export: LogExport, rec: RecordedEvent) -> bytes:
     """One SSE message; the exported line has no newline, so it fits one ``data:`` field."""
-    return b"id: %d\ndata: %s\n\n" % (rec.position, export_line(rec))
+    return b"id: %d\ndata: %s\n\n" % (rec.position, export.line(rec))
 
 
-async def tail(store: EventStore, after: int, closing: asyncio.Event) -> AsyncIterator[bytes]:
+async def tail(
+    store: EventStore, export: LogExport, after: int, closing: asyncio.Event
+) -> AsyncIterator[bytes]:
     """SSE bytes for every event after ``after``, then live ones, with heartbeats when idle.
 
     Ends when the store closes or ``closing`` is set (the process was asked to stop): the
@@ -74,7 +76,7 @@ async def tail(store: EventStore, after: int, closing: asyncio.Event) -> AsyncIt
             done, _ = await asyncio.wait({next_page, stop}, timeout=HEARTBEAT_S, return_when=FIRST)
             if next_page in done:
                 page, next_page = next_page.result(), None
-                yield b"".join(message(rec) for rec in page)
+                yield b"".join(message(export, rec) for rec in page)
             elif not done:
                 if reader.done() and pages.empty():  # the store closed
                     return
@@ -89,15 +91,16 @@ async def tail(store: EventStore, after: int, closing: asyncio.Event) -> AsyncIt
 @get("/admin/events/stream", guards=READERS)
 async def events_stream(
     request: Request[Any, Any, Any],
+    store: NamedDependency[SkipValidation[EventStore]],
+    export: NamedDependency[SkipValidation[LogExport]],
+    closing: NamedDependency[asyncio.Event],
     after: Annotated[int | None, QueryParameter(ge=0, description="start after this")] = None,
 ) -> Stream:
-    services = services_of(request)
-    store = services.store
     start = resume_position(request.headers.get("last-event-id"), after)
     if start is None:
         start = await store.head()
     headers = {"cache-control": "no-cache", "x-accel-buffering": "no"}
-    body = tail(store, start, services.closing)
+    body = tail(store, export, start, closing)
     return Stream(body, media_type="text/event-stream", headers=headers)
 
 

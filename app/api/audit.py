@@ -6,53 +6,54 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, get
-from litestar.params import FromPath, QueryParameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, QueryParameter, SkipValidation
 from litestar.response import Response
 
-from app.adapters.eventstore.export import bundle_bytes
 from app.api.auth import READERS
-from app.errors import GatewayError, NotFound
+from app.errors import NotFound
+from app.ports.log_export import LogExport
 from app.services.audit import AuditService, ConsistencyProof, InclusionProof
-from app.services.container import services_of
 
 AnyRequest = Request[Any, Any, Any]
 Size = Annotated[int, QueryParameter(ge=1)]
 TEXT = "text/plain; charset=utf-8"
 
 
-def audit_service(request: AnyRequest) -> AuditService:
-    service = services_of(request).audit
-    if service is None:
-        raise GatewayError("Audit is not available.", code="audit_unavailable", status=503)
-    return service
-
-
 @get("/audit/key", media_type=TEXT)
-async def audit_key(request: AnyRequest) -> str:
-    return audit_service(request).verifier_key + "\n"
+async def audit_key(audit: NamedDependency[AuditService]) -> str:
+    return audit.verifier_key + "\n"
 
 
 @get("/audit/checkpoint", media_type=TEXT, guards=READERS)
-async def checkpoint(request: AnyRequest) -> str:
-    return (await audit_service(request).latest()).note
+async def checkpoint(audit: NamedDependency[AuditService]) -> str:
+    return (await audit.latest()).note
 
 
 @get("/audit/proof/inclusion", guards=READERS)
-async def inclusion(request: AnyRequest, position: Size, tree_size: Size) -> InclusionProof:
-    return await audit_service(request).inclusion(position, tree_size)
+async def inclusion(
+    audit: NamedDependency[AuditService], position: Size, tree_size: Size
+) -> InclusionProof:
+    return await audit.inclusion(position, tree_size)
 
 
 @get("/audit/proof/consistency", guards=READERS)
-async def consistency(request: AnyRequest, first: Size, second: Size) -> ConsistencyProof:
-    return await audit_service(request).consistency(first, second)
+async def consistency(
+    audit: NamedDependency[AuditService], first: Size, second: Size
+) -> ConsistencyProof:
+    return await audit.consistency(first, second)
 
 
 @get("/audit/requests/{request_id:str}/bundle", guards=READERS)
-async def bundle(request: AnyRequest, request_id: FromPath[str]) -> Response[bytes]:
-    found = await audit_service(request).bundle(request_id)
+async def bundle(
+    audit: NamedDependency[AuditService],
+    export: NamedDependency[SkipValidation[LogExport]],
+    request_id: FromPath[str],
+) -> Response[bytes]:
+    found = await audit.bundle(request_id)
     if found is None:
         raise NotFound(f"No request '{request_id}' in the log.", code="request_not_found")
-    body = bundle_bytes(found.checkpoint, found.events, msgspec.json.encode(found.proofs))
+    body = export.bundle(found.checkpoint, found.events, msgspec.json.encode(found.proofs))
     return Response(body, media_type="application/json")
 
 

@@ -9,9 +9,9 @@ from litestar.enums import ScopeType
 from litestar.handlers import BaseRouteHandler
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from app.api.deps import services
 from app.errors import Forbidden, Unauthorized
 from app.ids import uuid7
-from app.services.container import services_of
 from domain.events import AclDecided
 from domain.policy import Principal
 from domain.ports import NewEvent
@@ -40,7 +40,7 @@ def principal_of(request: Any) -> Principal:
     bearer = bearer_of(request.headers.get("authorization"))
     if bearer is None:
         raise Unauthorized(NO_KEY)
-    principal = services_of(request).keys.authenticate(bearer)
+    principal = services(request).keys.authenticate(bearer)
     if principal is None:
         raise Unauthorized(BAD_KEY)
     return principal
@@ -55,7 +55,7 @@ async def _refuse(connection: Any, principal: Principal, action: str, rule: str)
         decision="deny",
         rule=rule,
     )
-    await services_of(connection).store.append("acl", [NewEvent.of(decision, uuid7())])
+    await services(connection).store.append("acl", [NewEvent.of(decision, uuid7())])
 
 
 async def admin_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -92,14 +92,14 @@ def key_freshness_middleware(app: ASGIApp) -> ASGIApp:
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == ScopeType.HTTP:
-            services = scope["litestar_app"].state.get("services")
-            if services is not None:
+            held = scope["litestar_app"].state.get("services")
+            if held is not None:
                 bearer = None
                 for name, value in scope.get("headers", ()):
                     if name == b"authorization":
                         bearer = bearer_of(value.decode("latin-1"))
                         break
-                await services.keys.ensure_fresh(bearer)
+                await held.keys.ensure_fresh(bearer)
         await app(scope, receive, send)
 
     return middleware

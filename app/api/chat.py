@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, post
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType as MediaTypeSpec
 from litestar.openapi.spec import Operation, RequestBody
@@ -26,9 +27,9 @@ from app.api.exception_handlers import error_response
 from app.api.request import validate
 from app.errors import GatewayError, PayloadTooLarge, internal_error, log_unavailable
 from app.ids import new_request_id
-from app.services.chat import first_or_disconnect
+from app.services.chat import ChatService, first_or_disconnect
 from app.services.chat_run import Answer, ChatRun, DeltaChunk, Done, ErrorChunk, UsageChunk
-from app.services.container import services_of
+from app.settings import Settings
 from domain.ports import LogUnavailable
 
 AnyRequest = Request[Any, Any, Any]
@@ -108,23 +109,25 @@ class _ChatOperation(Operation):
     summary="Create a chat completion (OpenAI-compatible)",
     tags=["OpenAI"],
 )
-async def chat_completions(request: AnyRequest) -> Response[Any]:
-    services = services_of(request)
+async def chat_completions(
+    request: AnyRequest,
+    chat: NamedDependency[ChatService | None],
+    settings: NamedDependency[Settings],
+) -> Response[Any]:
     request_id = new_request_id()
     headers = {"x-request-id": request_id}
     try:
-        chat = services.chat
         if chat is None:
             raise internal_error()
         principal = principal_of(request)
-        raw = wire.decode_body(await read_body(request, services.settings.max_body_bytes))
+        raw = wire.decode_body(await read_body(request, settings.max_body_bytes))
         if isinstance(model := raw.get("model"), str):
             state = request.scope.get("state")
             if isinstance(state, dict):
                 state[ACCESS_MODEL] = model  # for the access line
         client = client_of(request)
         try:
-            chat_request = validate(raw, services.settings.max_messages)
+            chat_request = validate(raw, settings.max_messages)
         except GatewayError as exc:
             await chat.reject(principal, raw, exc, client=client, request_id=request_id)
             raise

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request, get
-from litestar.params import FromPath
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, SkipValidation
 from litestar.response import Response
 
 from app.api.auth import principal_of
 from app.api.wire import ModelCard, ModelList
 from app.errors import NotFound
-from app.services.container import Services, services_of
+from app.ports.upstream import Upstream
+from app.services.agents import AgentRegistry
+from app.settings import Settings
 from domain.policy import Principal, decide_agent, decide_model
 
 log = logging.getLogger(__name__)
@@ -24,50 +29,76 @@ CACHE_S = 60.0
 LIST_TIMEOUT_S = 5.0
 
 
-async def upstream_model_ids(services: Services, state: Any) -> list[str]:
+async def upstream_model_ids(
+    upstream: Upstream | None, settings: Settings, state: State
+) -> list[str]:
     """Upstream model ids: the upstream's own list (cached a minute) plus literal settings."""
-    if services.upstream is None:
+    if upstream is None:
         return []
-    ids = {g for g in services.settings.upstream_models if not _GLOB_CHARS & set(g)}
+    ids = {g for g in settings.upstream_models if not _GLOB_CHARS & set(g)}
     cached = state.get("upstream_models_cache")
     if cached is not None and time.monotonic() - cached[0] < CACHE_S:
         return sorted(ids | cached[1])
     listed: set[str] = set()
     try:
-        listed = set(await services.upstream.model_ids(LIST_TIMEOUT_S))
+        listed = set(await upstream.model_ids(LIST_TIMEOUT_S))
     except Exception as exc:  # an upstream without /models still serves its literal ids
         log.warning("listing upstream models failed: %s", type(exc).__name__)
     state["upstream_models_cache"] = (time.monotonic(), listed)
     return sorted(ids | listed)
 
 
-async def visible_models(request: AnyRequest, principal: Principal) -> list[ModelCard]:
-    services = services_of(request)
-    cards = [
-        ModelCard(entry.name, 0, "ledgergate")
-        for entry in services.agents.all()
-        if decide_agent(principal, entry.name).allowed
-    ]
-    agent_names = {card.id for card in cards} | {e.name for e in services.agents.all()}
-    for model in await upstream_model_ids(services, request.app.state):
-        if model in agent_names:  # an agent of the same name wins, as in chat completions
-            continue
-        allowed = services.upstream is not None and services.upstream.allows_model(model)
-        if allowed and decide_model(principal, model).allowed:
-            cards.append(ModelCard(model, 0, "upstream"))
-    return cards
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """What ``/v1/models`` lists from: the served drop-ins, the upstream and the settings."""
+
+    agents: AgentRegistry
+    upstream: Upstream | None
+    settings: Settings
+    state: State
+
+    async def visible(self, principal: Principal) -> list[ModelCard]:
+        cards = [
+            ModelCard(entry.name, 0, "ledgergate")
+            for entry in self.agents.all()
+            if decide_agent(principal, entry.name).allowed
+        ]
+        agent_names = {card.id for card in cards} | {e.name for e in self.agents.all()}
+        for model in await upstream_model_ids(self.upstream, self.settings, self.state):
+            if model in agent_names:  # an agent of the same name wins, as in chat completions
+                continue
+            allowed = self.upstream is not None and self.upstream.allows_model(model)
+            if allowed and decide_model(principal, model).allowed:
+                cards.append(ModelCard(model, 0, "upstream"))
+        return cards
 
 
-@get("/v1/models", summary="List the models this key may use", tags=["OpenAI"])
-async def list_models(request: AnyRequest) -> Response[ModelList]:
-    principal = principal_of(request)
-    return Response(ModelList(await visible_models(request, principal)))
+def provide_catalog(
+    agents: NamedDependency[AgentRegistry],
+    upstream: NamedDependency[SkipValidation[Upstream | None]],
+    settings: NamedDependency[Settings],
+    state: State,
+) -> Catalog:
+    return Catalog(agents, upstream, settings, state)
 
 
-@get("/v1/models/{model:str}", summary="Retrieve one model", tags=["OpenAI"])
-async def retrieve_model(request: AnyRequest, model: FromPath[str]) -> Response[ModelCard]:
-    principal = principal_of(request)
-    for card in await visible_models(request, principal):
+CATALOG = {"catalog": Provide(provide_catalog, sync_to_thread=False)}
+
+
+@get(
+    "/v1/models", summary="List the models this key may use", tags=["OpenAI"], dependencies=CATALOG
+)
+async def list_models(
+    request: AnyRequest, catalog: NamedDependency[Catalog]
+) -> Response[ModelList]:
+    return Response(ModelList(await catalog.visible(principal_of(request))))
+
+
+@get("/v1/models/{model:str}", summary="Retrieve one model", tags=["OpenAI"], dependencies=CATALOG)
+async def retrieve_model(
+    request: AnyRequest, catalog: NamedDependency[Catalog], model: FromPath[str]
+) -> Response[ModelCard]:
+    for card in await catalog.visible(principal_of(request)):
         if card.id == model:
             return Response(card)
     raise NotFound(

@@ -11,9 +11,9 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import Any
 
-from litestar import Request, get
+from litestar import get
+from litestar.di import NamedDependency
 from prometheus_client import generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -24,8 +24,9 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.utils import floatToGoString
 
-from app.api.admin import MinPosition, projection_service
+from app.api.admin import MinPosition
 from app.api.auth import ADMIN
+from app.services.projections import ProjectionService
 from projections import snapshot
 from projections.histogram import cumulative
 from projections.queries import ReadModels
@@ -232,12 +233,13 @@ def registry_of(metrics: list[Metric]) -> CollectorRegistry:
 
 
 @get("/metrics", media_type="text/plain; version=0.0.4", guards=ADMIN)  # Litestar adds the charset
-async def metrics(request: Request[Any, Any, Any], min_position: MinPosition = None) -> bytes:
+async def metrics(
+    projections: NamedDependency[ProjectionService], min_position: MinPosition = None
+) -> bytes:
     """The Prometheus text exposition (admin key only)."""
-    service = projection_service(request)
-    await service.settle(min_position)
-    models, head = await asyncio.gather(service.read(), service.store.head())
-    statuses = snapshot.statuses(models, head, service.runner)
+    await projections.settle(min_position)
+    models, head = await asyncio.gather(projections.read(), projections.store.head())
+    statuses = snapshot.statuses(models, head, projections.runner)
     return bytes(generate_latest(registry_of(families(models, head, statuses))))
 
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from litestar import get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath, Parameter
 from litestar.response import Response, Stream
 
@@ -26,12 +27,11 @@ from app.services import responses_convert as rc
 from app.services import responses_events as rw
 from app.services.chat import first_or_disconnect
 from app.services.chat_run import Answer, ChatRun, DeltaChunk, Done, ErrorChunk, UsageChunk
-from app.services.container import services_of
 from app.services.responses import ResponsesService
+from app.settings import Settings
 
 
-def _service(request: AnyRequest) -> ResponsesService:
-    service = services_of(request).responses
+def _service(service: ResponsesService | None) -> ResponsesService:
     if service is None:
         raise internal_error()
     return service
@@ -44,14 +44,17 @@ def _service(request: AnyRequest) -> ResponsesService:
     summary="Create a model response (OpenAI Responses API)",
     tags=["OpenAI"],
 )
-async def create_response(request: AnyRequest) -> Response[Any]:
-    services = services_of(request)
+async def create_response(
+    request: AnyRequest,
+    responses: NamedDependency[ResponsesService | None],
+    settings: NamedDependency[Settings],
+) -> Response[Any]:
     response_id = new_response_id()
     headers = {"x-request-id": response_id}
     try:
-        service = _service(request)
+        service = _service(responses)
         principal = principal_of(request)
-        body = wire.decode_body(await read_body(request, services.settings.max_body_bytes))
+        body = wire.decode_body(await read_body(request, settings.max_body_bytes))
         show_tools = request.headers.get(SHOW_TOOLS_HEADER, "").strip().lower() == "true"
         run = await service.start(
             principal,
@@ -125,9 +128,13 @@ def _frames(framer: rw.EventFramer, item: Any) -> list[bytes]:
 
 
 @get("/v1/responses/{response_id:str}", summary="Retrieve a model response", tags=["OpenAI"])
-async def retrieve_response(request: AnyRequest, response_id: FromPath[str]) -> Response[bytes]:
+async def retrieve_response(
+    request: AnyRequest,
+    response_id: FromPath[str],
+    responses: NamedDependency[ResponsesService | None],
+) -> Response[bytes]:
     try:
-        stored = await _service(request).find(principal_of(request), response_id)
+        stored = await _service(responses).find(principal_of(request), response_id)
     except GatewayError as exc:
         return error_response(exc)
     replayed = stored.replayed
@@ -168,6 +175,8 @@ def _seconds(recorded_at: str) -> int:
 async def list_input_items(
     request: AnyRequest,
     response_id: FromPath[str],
+    responses: NamedDependency[ResponsesService | None],
+    *,
     limit: int = Parameter(default=20, ge=1, le=100),
     order: str = Parameter(default="desc"),
     after: str | None = Parameter(default=None),
@@ -175,7 +184,7 @@ async def list_input_items(
     try:
         if order not in ("asc", "desc"):
             raise BadRequest("'order' must be asc or desc.", param="order")
-        stored = await _service(request).find(principal_of(request), response_id)
+        stored = await _service(responses).find(principal_of(request), response_id)
     except GatewayError as exc:
         return error_response(exc)
     items = rc.listed_input_items(response_id, stored.input)

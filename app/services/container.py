@@ -1,12 +1,13 @@
-"""The services one process holds, built by ``app.main`` and reached by routes via app state."""
+"""The services one process holds, built by ``app.main``; routes get them by name (api.deps)."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from app.ports.discovery import DropinScanner
+from app.ports.log_export import LogExport
 from app.ports.upstream import Upstream
 from app.services.agents import AgentRegistry
 from app.services.chat import ChatService
@@ -38,10 +39,5 @@ class Services:
     projections: ProjectionService | None = None  # read models and their runner
     chain: ChainVerifier | None = None  # the chain's verification status (GET /admin/chain)
     audit: AuditService | None = None  # the Merkle tree, checkpoints, proofs, bundles
+    export: LogExport | None = None  # the log's exported JSON Lines (admin stream, bundles)
     closing: asyncio.Event = field(default_factory=asyncio.Event)  # set when the process stops
-
-
-def services_of(request: Any) -> Services:
-    """The Services of the app serving ``request`` (a Litestar ``Request``)."""
-    services: Services = request.app.state.services
-    return services
