@@ -8,15 +8,16 @@ through the gateway's ``ToolManager`` (access check, audit events, timeout) for 
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar, overload
 
 from agents.exceptions import AgentsException
-from agents.tool import maybe_invoke_function_tool_failure_error_function
 from agents.tool_context import ToolContext
 
-from agents import FunctionTool
+from agents import FunctionTool, ToolErrorFormatter, ToolErrorFormatterArgs
 from app.ports.request_context import current_request
 from app.services.agents import DropinError
 from app.services.tools import published_spec
@@ -114,32 +115,54 @@ def is_gateway_tool(tool: Any) -> bool:
     return getattr(tool, GATEWAY_TOOL_ATTR, None) is not None
 
 
+# The exceptions a governed tool's own invoker turned into a message, for the call running now.
+_swallowed: ContextVar[list[Exception] | None] = ContextVar("ledgergate_tool_errors", default=None)
+
+
+def tool_error_formatter(theirs: ToolErrorFormatter | None = None) -> ToolErrorFormatter:
+    """A ``RunConfig.tool_error_formatter`` that hands a governed tool's exception to its wrapper.
+
+    The SDK's function-tool invoker turns the tool's own exceptions into a message for the model
+    and calls this formatter (public API) with the original exception on the way. The governed
+    wrapper then raises it, so the ToolManager records ``tool.failed`` with the exception's type.
+    The message itself stays the SDK's (or ``theirs``, a formatter the run already had).
+    """
+
+    async def formatter(args: ToolErrorFormatterArgs[Any]) -> str | None:
+        held = _swallowed.get()
+        if held is not None and args.kind == "tool_exception" and args.error is not None:
+            held.append(args.error)
+        if theirs is None:
+            return None
+        message = theirs(args)
+        return await message if inspect.isawaitable(message) else message
+
+    return formatter
+
+
 def govern_function_tool(tool: FunctionTool) -> FunctionTool:
     """Route ``tool``'s calls through the current request's ToolManager (``source="sdk"``).
 
     Wraps ``on_invoke_tool`` in place, once; gateway tools and already governed tools are left
-    as they are. Outside a request the call is refused with a model-visible message.
+    as they are. Outside a request the call is refused with a model-visible message. The run
+    must use ``tool_error_formatter()`` for the tool's own exceptions to count as failures.
     """
     if is_gateway_tool(tool) or getattr(tool, GOVERNED_ATTR, False):
         return tool
     original = tool.on_invoke_tool
-    # function_tool's invoker turns the tool's own exceptions into a message before we could see
-    # them; calling its inner implementation lets the ToolManager record them as tool.failed.
-    inner = getattr(original, "_invoke_tool_impl", None)
     name = tool.name
 
     async def run(ctx: ToolContext[Any], arguments: str) -> Any:
-        if inner is None:
-            return await original(ctx, arguments)
+        held: list[Exception] = []
+        token = _swallowed.set(held)
         try:
-            return await inner(ctx, arguments)
-        except AgentsException as exc:  # bad arguments, output validation: the SDK's own policy
-            message = await maybe_invoke_function_tool_failure_error_function(
-                function_tool=tool, context=ctx, error=exc
-            )
-            if message is None:
-                raise
-            return message
+            result = await original(ctx, arguments)
+        finally:
+            _swallowed.reset(token)
+        # Bad arguments or output validation (the SDK's own errors) stay the SDK's message.
+        if held and not isinstance(held[-1], AgentsException):
+            raise held[-1]
+        return result
 
     async def invoke(ctx: ToolContext[Any], arguments: str) -> Any:
         request = current_request.get()

@@ -7,8 +7,13 @@ import json
 import pytest
 from agents.tool_context import ToolContext
 
-from agents import FunctionTool, function_tool
-from app.dropin import govern_function_tool, is_gateway_tool, use_gateway_tool
+from agents import FunctionTool, RunConfig, function_tool
+from app.dropin import (
+    govern_function_tool,
+    is_gateway_tool,
+    tool_error_formatter,
+    use_gateway_tool,
+)
 from app.services.agents import DropinError
 from app.services.tools import ToolManager
 from domain.events import AclDecided, ToolCompleted, ToolFailed, ToolInvoked
@@ -18,7 +23,14 @@ from tests.governance.conftest import by_type, serving
 
 
 def tool_ctx(tool: FunctionTool, call_id: str, arguments: str) -> ToolContext[None]:
-    return ToolContext(None, tool_name=tool.name, tool_call_id=call_id, tool_arguments=arguments)
+    """A tool context as the gateway's runs make it (with their RunConfig)."""
+    return ToolContext(
+        None,
+        tool_name=tool.name,
+        tool_call_id=call_id,
+        tool_arguments=arguments,
+        run_config=RunConfig(tool_error_formatter=tool_error_formatter()),
+    )
 
 
 async def run_tool(tool: FunctionTool, arguments: str, call_id: str = "call_x") -> object:

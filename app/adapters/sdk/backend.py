@@ -23,6 +23,7 @@ from app.adapters.sdk.provider import GatewayModelProvider, RunTelemetry
 from app.adapters.sdk.run_failures import to_gateway_error
 from app.adapters.sdk.runner_hook import DONE, WorkflowRun, current_workflow, stop_run
 from app.adapters.sdk.stream import DeltaTranslator
+from app.dropin import tool_error_formatter
 from app.errors import UpstreamError
 from app.ports.chat_backend import ChatRequest, Delta, Finish, Held, TextDelta, Usage
 from app.ports.request_context import RequestContext, current_request
@@ -62,6 +63,7 @@ class SdkBackend:
         config = RunConfig(
             model_provider=GatewayModelProvider(self.upstream, telemetry),
             tracing_disabled=True,
+            tool_error_formatter=tool_error_formatter(),
         )
         result = Runner.run_streamed(
             agent,

@@ -24,6 +24,7 @@ from agents.tracing import set_tracing_disabled
 from agents import run as sdk_run
 from app.adapters.sdk.provider import GatewayModelProvider
 from app.adapters.sdk.stream import DeltaTranslator
+from app.dropin import tool_error_formatter
 from app.ports.chat_backend import Delta
 
 DONE = object()
@@ -65,7 +66,11 @@ def _bind(run_config: Any, wf: WorkflowRun) -> RunConfig:
     if isinstance(model, Model):  # a hard-wired model instance would bypass our provider
         model = getattr(model, "model", None)
     return dataclasses.replace(
-        config, model=model, model_provider=wf.provider, tracing_disabled=True
+        config,
+        model=model,
+        model_provider=wf.provider,
+        tracing_disabled=True,
+        tool_error_formatter=tool_error_formatter(config.tool_error_formatter),
     )
 
 
