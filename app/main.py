@@ -42,7 +42,7 @@ from app.api import responses as responses_api
 from app.api.access import AccessLogMiddleware
 from app.api.auth import key_freshness_middleware
 from app.api.cors import CorsMiddleware
-from app.api.deps import DEPENDENCIES
+from app.api.deps import dependencies
 from app.api.exception_handlers import EXCEPTION_HANDLERS
 from app.ports.discovery import ScanReport
 from app.services.agents import AgentRegistry
@@ -117,6 +117,7 @@ def create_app(settings: Settings, *, recover_unfinished: bool = True) -> Litest
             allows_model=upstream.allows_model,
             tool_manager=tools,
             node=leases.node_id,
+            settings=settings,
         )
         chain = ChainVerifier(store, partial(verify, page=2000, offload=True))
         closing = asyncio.Event()
@@ -163,6 +164,10 @@ def create_app(settings: Settings, *, recover_unfinished: bool = True) -> Litest
             await projections.close()
             await store.close()
 
+    def current() -> Services:
+        assert services is not None, "no request is served before the lifespan built Services"
+        return services
+
     app = Litestar(
         route_handlers=[
             *health.ROUTES,
@@ -179,7 +184,7 @@ def create_app(settings: Settings, *, recover_unfinished: bool = True) -> Litest
             *console.ROUTES,
         ],
         middleware=[key_freshness_middleware],
-        dependencies=DEPENDENCIES,
+        dependencies=dependencies(current),
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         openapi_config=openapi.openapi_config(),

@@ -29,7 +29,6 @@ from app.errors import GatewayError, PayloadTooLarge, internal_error, log_unavai
 from app.ids import new_request_id
 from app.services.chat import ChatService, first_or_disconnect
 from app.services.chat_run import Answer, ChatRun, DeltaChunk, Done, ErrorChunk, UsageChunk
-from app.settings import Settings
 from domain.ports import LogUnavailable
 
 AnyRequest = Request[Any, Any, Any]
@@ -112,7 +111,6 @@ class _ChatOperation(Operation):
 async def chat_completions(
     request: AnyRequest,
     chat: NamedDependency[ChatService | None],
-    settings: NamedDependency[Settings],
 ) -> Response[Any]:
     request_id = new_request_id()
     headers = {"x-request-id": request_id}
@@ -120,6 +118,7 @@ async def chat_completions(
         if chat is None:
             raise internal_error()
         principal = principal_of(request)
+        settings = chat.settings
         raw = wire.decode_body(await read_body(request, settings.max_body_bytes))
         if isinstance(model := raw.get("model"), str):
             state = request.scope.get("state")

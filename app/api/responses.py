@@ -28,7 +28,6 @@ from app.services import responses_events as rw
 from app.services.chat import first_or_disconnect
 from app.services.chat_run import Answer, ChatRun, DeltaChunk, Done, ErrorChunk, UsageChunk
 from app.services.responses import ResponsesService
-from app.settings import Settings
 
 
 def _service(service: ResponsesService | None) -> ResponsesService:
@@ -47,14 +46,13 @@ def _service(service: ResponsesService | None) -> ResponsesService:
 async def create_response(
     request: AnyRequest,
     responses: NamedDependency[ResponsesService | None],
-    settings: NamedDependency[Settings],
 ) -> Response[Any]:
     response_id = new_response_id()
     headers = {"x-request-id": response_id}
     try:
         service = _service(responses)
         principal = principal_of(request)
-        body = wire.decode_body(await read_body(request, settings.max_body_bytes))
+        body = wire.decode_body(await read_body(request, service.chat.settings.max_body_bytes))
         show_tools = request.headers.get(SHOW_TOOLS_HEADER, "").strip().lower() == "true"
         run = await service.start(
             principal,

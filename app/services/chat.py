@@ -26,6 +26,7 @@ from app.services import held
 from app.services.agents import AgentEntry, AgentRegistry
 from app.services.chat_run import Answer, ChatRun, DeltaChunk, Done, ErrorChunk, UsageChunk
 from app.services.recorder import RequestRecorder
+from app.settings import Settings
 from domain.events import CHAT_API, AclDecided, RequestFailed, RequestReceived
 from domain.policy import Principal, decide_agent, decide_model
 from domain.ports import EventStore
@@ -80,8 +81,12 @@ class ChatService:
         allows_model: Callable[[str], bool],
         tool_manager: Any = None,
         node: str = "",
+        settings: Settings | None = None,
     ) -> None:
         self.store = store
+        # The request limits its routes enforce (body size, messages), with the service: a hot
+        # route then needs one injected dependency, and Litestar resolves a single one inline.
+        self.settings = settings or Settings()
         self.node = node  # this process's node id, recorded on every request.received
         self.agents = agents
         self.upstream_backend = upstream_backend
