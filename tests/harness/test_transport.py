@@ -10,10 +10,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx2
+import msgspec
 import pytest
 import uvloop
 
-from app.adapters.upstream import HttpUpstream, build_upstream
+from app.adapters.upstream import HttpUpstream, build_upstream, upstream_transport
 from app.adapters.upstream.failures import transport_error
 from app.adapters.upstream.transport import FastHTTPTransport
 from app.ports.upstream import UpstreamCall
@@ -325,6 +326,23 @@ async def _whole(up: HttpUpstream, text: str) -> str:
     choices = decode_completion(body).choices or []
     message = choices[0].message if choices else None
     return (message.content if message is not None else None) or ""
+
+
+def test_the_fast_transport_is_the_default_unless_a_proxy_applies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    settings = Settings(upstream_api_key="sk-test", upstream_base_url="https://api.example.com/v1")
+    assert isinstance(upstream_transport(settings), FastHTTPTransport)
+    # httpx2's own transport (None: the client's default, environment proxies honoured) when
+    # asked for, or when the environment routes the upstream through a proxy.
+    assert upstream_transport(msgspec.structs.replace(settings, upstream_transport="httpx")) is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    assert upstream_transport(settings) is None
+    monkeypatch.setenv("NO_PROXY", "example.com")
+    assert isinstance(upstream_transport(settings), FastHTTPTransport)
 
 
 @pytest.mark.parametrize("transport", ["fast", "httpx"])

@@ -8,11 +8,19 @@ from urllib.parse import urlsplit
 
 import httpx2
 
-from app.adapters.upstream.http import Deadlines, HttpUpstream
+from app.adapters.upstream.http import LIMITS, Deadlines, HttpUpstream
 from app.adapters.upstream.scripted import ScriptedTransport
+from app.adapters.upstream.transport import FastHTTPTransport
 from app.settings import Settings
 
-__all__ = ("Deadlines", "HttpUpstream", "ScriptedTransport", "build_upstream", "proxied")
+__all__ = (
+    "Deadlines",
+    "HttpUpstream",
+    "ScriptedTransport",
+    "build_upstream",
+    "proxied",
+    "upstream_transport",
+)
 
 SCRIPTED_BASE_URL = "http://scripted.invalid/v1"
 
@@ -39,21 +47,16 @@ def proxied(base_url: str) -> bool:
     return not urllib.request.proxy_bypass(parts.hostname or "")
 
 
-def _transport(settings: Settings) -> httpx2.AsyncBaseTransport | None:
-    """``None`` (httpx2's stock transport, proxies honoured) unless the fast one is asked for
-    and no proxy applies to the upstream."""
-    if settings.upstream_transport != "fast":
+def upstream_transport(settings: Settings) -> httpx2.AsyncBaseTransport | None:
+    """The asyncio + httptools transport, unless httpx2's own is asked for or a proxy applies to
+    the upstream: then ``None``, httpx2's stock transport, which routes through the proxy."""
+    if settings.upstream_transport == "httpx":
+        log.info("upstream transport: httpx2's own (LEDGERGATE_UPSTREAM_TRANSPORT=httpx)")
         return None
     if proxied(settings.upstream_base_url):
-        log.info("upstream_transport=fast ignored: the upstream is reached through a proxy")
+        log.info("upstream transport: httpx2's own, through the proxy the environment names")
         return None
-    from app.adapters.upstream.transport import FastHTTPTransport
-
-    return FastHTTPTransport(
-        limits=httpx2.Limits(
-            max_connections=512, max_keepalive_connections=128, keepalive_expiry=30.0
-        )
-    )
+    return FastHTTPTransport(limits=LIMITS)
 
 
 def build_upstream(settings: Settings) -> HttpUpstream:
@@ -79,5 +82,5 @@ def build_upstream(settings: Settings) -> HttpUpstream:
         label=_label(settings.upstream_base_url),
         models=settings.upstream_models,
         deadlines=deadlines,
-        transport=_transport(settings),
+        transport=upstream_transport(settings),
     )

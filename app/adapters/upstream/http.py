@@ -33,6 +33,9 @@ from app.ports.upstream import PATHS, UpstreamCall
 
 _DONE = b"[DONE]"
 
+# Many concurrent long-lived streams: a roomy pool, keep-alive so calls reuse connections.
+LIMITS = httpx2.Limits(max_connections=512, max_keepalive_connections=128, keepalive_expiry=30.0)
+
 
 @dataclass(frozen=True, slots=True)
 class Deadlines:
@@ -63,13 +66,9 @@ class HttpUpstream:
         self.deadlines = deadlines
         timeout = httpx2.Timeout(deadlines.operation_s, connect=min(10.0, deadlines.operation_s))
         self._timeout = timeout.as_dict()
-        # Many concurrent long-lived streams: a roomy pool, keep-alive so calls reuse connections.
-        limits = httpx2.Limits(
-            max_connections=512, max_keepalive_connections=128, keepalive_expiry=30.0
-        )
         # trust_env (the default): HTTP_PROXY/HTTPS_PROXY/ALL_PROXY/NO_PROXY are honoured by the
         # stock transport. A custom ``transport`` is used as given (see ``build_upstream``).
-        self.client = httpx2.AsyncClient(timeout=timeout, limits=limits, transport=transport)
+        self.client = httpx2.AsyncClient(timeout=timeout, limits=LIMITS, transport=transport)
         base = base_url.rstrip("/")
         self._urls = {api: httpx2.URL(base + path) for api, path in PATHS.items()}
         self._models_url = httpx2.URL(base + "/models")
