@@ -1,7 +1,8 @@
 """Side-by-side gateway benchmark: this tree against another commit, in one run, interleaved.
 
 Run: ``python -m bench ab [--baseline HEAD~1] [--rounds 3] [--variant NAME=KEY=VALUE]``, e.g.
-``--variant fast=LEDGERGATE_UPSTREAM_TRANSPORT=fast``.
+``--variant httpx=LEDGERGATE_UPSTREAM_TRANSPORT=httpx``; ``--baseline-setting KEY=VALUE`` gives
+the baseline an extra setting.
 One fake upstream; one gateway per variant (this tree; the baseline commit checked out into a
 temporary git worktree and run with the same venv; optional extra variants of this tree with
 extra settings), all started before measuring. Each round measures every cell for every
@@ -42,6 +43,13 @@ CELLS = (("json", 1), ("json", 32), ("stream", 32))
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench ab", description=__doc__)
     p.add_argument("--baseline", default="HEAD~1", help="git commit to compare against")
+    p.add_argument(
+        "--baseline-setting",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an extra setting for the baseline, e.g. LEDGERGATE_UPSTREAM_TRANSPORT=fast",
+    )
     p.add_argument("--rounds", type=int, default=3, help="rounds of every cell per variant")
     p.add_argument("--duration", type=float, default=5.0, help="seconds measured per cell")
     p.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up per cell")
@@ -51,7 +59,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="NAME=KEY=VALUE",
-        help="also this tree with one extra setting, e.g. fast=LEDGERGATE_UPSTREAM_TRANSPORT=fast",
+        help="this tree with one more setting, e.g. httpx=LEDGERGATE_UPSTREAM_TRANSPORT=httpx",
     )
     return p.parse_args(argv)
 
@@ -98,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         procs.append(fake)
         wait_http(f"http://127.0.0.1:{fake_port}/v1/models", fake, work / "fake.log")
         variants: list[tuple[str, Path, dict[str, str]]] = [
-            ("baseline", baseline_tree, {}),
+            ("baseline", baseline_tree, dict(s.split("=", 1) for s in args.baseline_setting)),
             ("current", REPO, {}),
         ]
         for spec in args.variant:
