@@ -94,7 +94,9 @@ def test_a_second_serve_leaves_live_requests_alone_and_a_killed_node_is_ended_on
     # Paused after its first chunk until the second node has started: live, whatever the load.
     text = "one two three four five six seven eight"
     fake_upstream.push(Reply("text", text=text, chunks=8, pause_after=1))
-    with cluster(url, fake_upstream.base_url, tmp_path) as nodes:
+    # A 6 s lease: a second node starting on a loaded machine can starve the first of CPU for
+    # longer than the default 2 s, and a live node must not look dead for that.
+    with cluster(url, fake_upstream.base_url, tmp_path, lease_s=6.0) as nodes:
         first = nodes.start()
         thread, result, _ = stream_in_background(first)
         fake_upstream.wait_requests(1)
