@@ -158,6 +158,7 @@ def create_app(settings: Settings, *, recover_unfinished: bool = True) -> Litest
                 await sweeper
             await leases.stop()  # after drain: this node's requests have all ended
             await chain.close()
+            await discovery.close()
             await upstream.close()
             tools.close()
             await audit.close()

@@ -48,6 +48,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     watch_dropins: bool = True
     dropin_import_timeout_s: float = 10.0
     dropin_memory_limit_mb: int = 2048
+    # SDK drop-ins run in worker processes (ADR 0010); "inprocess" only for comparisons.
+    dropin_runtime: Literal["worker", "inprocess"] = "worker"
+    dropin_ping_interval_s: float = 2.0
+    dropin_hang_timeout_s: float = 10.0
     run_projections: bool = True
     node_lease_s: float = 15.0
 

@@ -41,7 +41,10 @@ async def _scan(settings: Settings) -> Any:
         discovery = Discovery(
             settings=settings, store=store, registry=AgentRegistry(), upstream=upstream, tools=tools
         )
-        return await discovery.scan("cli")
+        try:
+            return await discovery.scan("cli")
+        finally:
+            await discovery.close()
     finally:
         tools.close()
         await upstream.close()

@@ -65,6 +65,18 @@ class ToolCallAborted(Exception):
         self.tool, self.outcome, self.message = tool, outcome, message
 
 
+class ToolRaised(Exception):
+    """A tool's code that ran in another process (a drop-in's worker) raised: its type's name."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type = error_type
+
+
+def _kind(exc: BaseException) -> str:
+    return exc.error_type if isinstance(exc, ToolRaised) else type(exc).__name__
+
+
 class _Failure(Exception):
     def __init__(self, outcome: str, error_type: str, message: str) -> None:
         super().__init__(message)
@@ -308,6 +320,16 @@ class ToolManager:
             timed_by_run=True,
         )
 
+    async def check_call(self, name: str) -> str | None:
+        """The access decision for a call its caller runs itself (an MCP server's tool),
+        recorded as ``acl.decided``: None if allowed, else what the model is told."""
+        ctx = current_request.get()
+        if ctx is None:
+            return f"Tool '{name}' is not allowed outside a gateway request."
+        decision = decide_tool(ctx.principal, ctx.agent_tools, name)
+        await ctx.recorder.record(tool_acl_event(ctx, name, decision))
+        return None if decision.allowed else denial_message(ctx, name, decision)
+
     def _ended(self, name: str, call: asyncio.Future[Any]) -> None:
         self._give(name)
         if not call.cancelled():
@@ -378,8 +400,8 @@ class ToolManager:
             except Exception as exc:
                 if reraise and isinstance(exc, reraise):
                     raise
-                msg = f"Tool '{name}' failed: {type(exc).__name__}: {_short(str(exc))}"
-                raise _Failure("error", type(exc).__name__, msg) from exc
+                msg = f"Tool '{name}' failed: {_kind(exc)}: {_short(str(exc))}"
+                raise _Failure("error", _kind(exc), msg) from exc
         except _Failure as failure:
             await self._failed(ctx, call, started, failure)
             aborting = self.abort_on_deny if failure.outcome == "denied" else self.abort_on_error
@@ -391,8 +413,8 @@ class ToolManager:
             await self._failed(ctx, call, started, _Failure("error", "cancelled", "cancelled"))
             raise
         except BaseException as exc:
-            text = f"{type(exc).__name__}: {_short(str(exc))}"
-            await self._failed(ctx, call, started, _Failure("error", type(exc).__name__, text))
+            text = f"{_kind(exc)}: {_short(str(exc))}"
+            await self._failed(ctx, call, started, _Failure("error", _kind(exc), text))
             raise
         text = result if isinstance(result, str) else str(result)
         await ctx.recorder.record(

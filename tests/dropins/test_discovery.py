@@ -6,7 +6,12 @@ import shutil
 import sys
 from pathlib import Path
 
+from app.ports.chat_backend import ChatRequest, TextDelta
+from app.ports.request_context import RequestContext
+from app.services.recorder import RequestRecorder
+from domain.policy import Principal
 from tests.dropins.conftest import FIXTURES, copy_root, discovery_events
+from tests.dropins.fake_chat import Reply
 
 
 async def test_scan_loads_good_dropins_with_kinds_entrypoints_and_tools(make_discovery, store):
@@ -63,7 +68,7 @@ async def test_root_named_agents_never_shadows_the_sdk(make_discovery):
 
 
 async def test_changed_file_reloads_removed_unloads_unchanged_is_not_reimported(
-    make_discovery, store, tmp_path
+    make_discovery, store, tmp_path, fake_chat
 ):
     root = copy_root(tmp_path, "minimal", "tooly")
     discovery = make_discovery(root)
@@ -85,7 +90,20 @@ async def test_changed_file_reloads_removed_unloads_unchanged_is_not_reimported(
     assert discovery.registry.get("tooly") is None
     entry = discovery.registry.get("minimal")
     assert entry is not first and entry.digest != first.digest
-    assert "changed agent" in entry.backend.agent.instructions
+    # The new code answers: its instructions reach the upstream.
+    fake_chat.replies = [Reply(text="hi")]
+    ctx = RequestContext(
+        request_id="chatcmpl-reload",
+        principal=Principal("key-1", "tester", agents=("*",)),
+        recorder=RequestRecorder(store, "chatcmpl-reload"),
+        agent="minimal",
+        tool_manager=discovery.tools,
+    )
+    request = ChatRequest(model="minimal", messages=[{"role": "user", "content": "hi"}])
+    deltas = [d async for d in entry.backend.run(request, ctx)]
+    assert "".join(d.content for d in deltas if isinstance(d, TextDelta)) == "hi"
+    await ctx.recorder.flush()
+    assert "changed agent" in fake_chat.requests[-1]["messages"][0]["content"]
 
 
 async def test_a_reload_that_breaks_unloads_the_agent_then_reports_the_failure(

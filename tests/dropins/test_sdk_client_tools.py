@@ -62,8 +62,11 @@ async def test_a_mixed_turn_runs_the_agent_tool_and_answers_the_client_call(
 
 
 async def test_an_agent_with_its_own_tool_use_behavior_refuses_client_tools_by_name(
-    dropins: Any, store: Any, fake_chat: Any
+    make_discovery: Any, store: Any, fake_chat: Any
 ) -> None:
+    # The agent is changed in place below: only possible with the drop-in in this process.
+    dropins = make_discovery(FIXTURES / "good", dropin_runtime="inprocess")
+    await dropins.scan("startup")
     ctx = context(store, dropins, "tooly")
     entry = dropins.registry.get("tooly")
     agent = entry.backend.agent

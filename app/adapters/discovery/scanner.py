@@ -9,6 +9,7 @@ counts. Unchanged drop-ins (same digest) are not imported again. Scans never ove
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from app.adapters.declarative import load_declarative
 from app.adapters.discovery.files import DropinSource, find_dropins, module_files
 from app.adapters.workers.probe import ImportProbe
+from app.adapters.workers.protocol import ProbeRequest
+from app.adapters.workers.supervisor import DropinWorker, Timing, worker_env
 from app.ids import uuid7
 from app.ports.chat_backend import ChatBackend
 from app.ports.discovery import ScanReport
@@ -43,7 +46,8 @@ STREAM = "discovery"
 class _Served:
     entry: AgentEntry
     entrypoint: str
-    module: LoadedModule | None  # None for declarative drop-ins
+    module: LoadedModule | None  # imported in this process: None for declarative or workers
+    worker: DropinWorker | None = None  # the drop-in's worker process (the default runtime)
 
 
 def _micros(start: float) -> int:
@@ -70,6 +74,7 @@ class Discovery:
         self._served: dict[str, _Served] = {}
         self._tool_modules: set[str] = set()
         self._lock = asyncio.Lock()
+        self._last_scan = ""
         self.probe = ImportProbe(
             timeout_s=settings.dropin_import_timeout_s,
             memory_limit_mb=settings.dropin_memory_limit_mb,
@@ -86,6 +91,7 @@ class Discovery:
     async def _scan(self, reason: str) -> ScanReport:
         start = time.perf_counter()
         report = ScanReport(uuid7())
+        self._last_scan = report.scan_id
         roots = list(self.settings.agents_dirs)
         await self._record(ScanStarted(scan_id=report.scan_id, roots=roots, reason=reason))
         await self._scan_tool_modules(report)
@@ -210,6 +216,10 @@ class Discovery:
     ) -> None:
         served = self._served.get(source.name)
         if (unchanged := self._unchanged(source, digest)) is not None:
+            failure = unchanged.worker.failure if unchanged.worker is not None else None
+            if failure is not None:  # its worker kept dying: failed until its files change
+                await self._fail(report, source, failure, digest)
+                return
             report.unchanged += 1
             await self._loaded(report, unchanged, reloaded=False)
             return
@@ -228,8 +238,8 @@ class Discovery:
             return
         self.registry.put(new.entry)  # swapped whole: running requests keep the old entry
         self._served[source.name] = new
-        if served is not None and served.module is not None:
-            _forget(served.module)
+        if served is not None:
+            await _release(served)
         await self._loaded(report, new, reloaded=served is not None)
 
     async def _load(self, source: DropinSource, digest: str) -> _Served:
@@ -242,6 +252,8 @@ class Discovery:
                 settings=self.settings,
             )
             return _Served(entry, "agent.toml", None)
+        if self.settings.dropin_runtime == "worker":
+            return await self._start_worker(source, digest)
         # A Python drop-in needs the Agents SDK: imported here, the first time one is found.
         from app.adapters.discovery.loader import load_python
         from app.adapters.sdk.runner_hook import install_runner_hook
@@ -261,14 +273,80 @@ class Discovery:
 
     def _backend(self, name: str, found: Entry) -> ChatBackend:
         from app.adapters.sdk.backend import SdkBackend, WorkflowBackend
+        from app.adapters.sdk.port_transport import LocalCaller
 
         max_turns = self.settings.max_turns
+        caller = LocalCaller(self.upstream)
         if found.kind == "agent_builder":
-            return WorkflowBackend(
-                name, found.run_workflow, found.input_type, self.upstream, max_turns
-            )
+            return WorkflowBackend(name, found.run_workflow, found.input_type, caller, max_turns)
         assert found.agent is not None
-        return SdkBackend(name, found.agent, self.upstream, max_turns)
+        return SdkBackend(name, found.agent, caller, max_turns)
+
+    async def _start_worker(self, source: DropinSource, digest: str) -> _Served:
+        """Start the drop-in's worker process; the gateway never imports it. ``DropinError``."""
+        from app.adapters.workers.backend import WorkerBackend
+
+        settings = self.settings
+        specs = [(t.name, t.description, t.parameters, t.strict) for t in self.tools.specs()]
+        request = ProbeRequest(
+            kind="worker",
+            name=source.name,
+            path=str(source.path),
+            folder=str(source.folder) if source.folder is not None else None,
+            cwd=os.getcwd(),
+            env=worker_env(settings),
+            memory_limit_mb=settings.dropin_memory_limit_mb,
+            gateway_tools=specs,
+            max_turns=settings.max_turns,
+            upstream_label=self.upstream.label,
+        )
+        timing = Timing(
+            import_timeout_s=settings.dropin_import_timeout_s,
+            ping_interval_s=settings.dropin_ping_interval_s,
+            hang_timeout_s=settings.dropin_hang_timeout_s,
+        )
+        worker = DropinWorker(request, timing)
+        worker.on_failed = lambda error: self._worker_failed(source, worker, error, digest)
+        hello = await worker.start()
+        entry = AgentEntry(
+            name=source.name,
+            kind=hello.kind,
+            path=str(source.path),
+            backend=WorkerBackend(source.name, worker, self.upstream),
+            tools=tuple(hello.tools),
+            digest=digest,
+            description=hello.description,
+        )
+        return _Served(entry, hello.entrypoint, None, worker)
+
+    async def _worker_failed(
+        self, source: DropinSource, worker: DropinWorker, error: DropinError, digest: str
+    ) -> None:
+        """A worker that keeps dying: its drop-in is failed (503 with the remediation)."""
+        async with self._lock:
+            served = self._served.get(source.name)
+            if served is None or served.worker is not worker:
+                return  # reloaded or removed meanwhile
+            if self.registry.get(source.name) is served.entry:
+                self.registry.remove(source.name)
+            event = DropinFailed(
+                scan_id=self._last_scan,
+                name=source.name,
+                path=str(source.path),
+                kind="agent",
+                error_type=error.error_type,
+                message=error.message,
+                remediation=error.remediation,
+                digest=digest,
+            )
+            self.registry.failed = {**self.registry.failed, source.name: event}
+            await self._record(event)
+
+    async def close(self) -> None:
+        """Stop every drop-in worker (the gateway is shutting down)."""
+        for served in self._served.values():
+            if served.worker is not None:
+                await served.worker.close()
 
     async def _loaded(self, report: ScanReport, served: _Served, *, reloaded: bool) -> None:
         entry = served.entry
@@ -306,13 +384,20 @@ class Discovery:
         current = self.registry.get(name)
         if current is served.entry:
             self.registry.remove(name)
-        if served.module is not None:
-            _forget(served.module)
+        await _release(served)
         event = AgentUnloaded(
             scan_id=report.scan_id, name=name, path=served.entry.path, reason=reason
         )
         report.unloaded.append(event)
         await self._record(event)
+
+
+async def _release(served: _Served) -> None:
+    """Let go of a drop-in that is no longer served (its running requests finish first)."""
+    if served.module is not None:
+        _forget(served.module)
+    if served.worker is not None:
+        await served.worker.retire()
 
 
 def _forget(module: LoadedModule) -> None:

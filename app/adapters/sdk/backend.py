@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from app.adapters.sdk import client_tools
 from app.adapters.sdk.convert import last_user_text, to_input_items
+from app.adapters.sdk.port_transport import ModelCaller
 from app.adapters.sdk.provider import GatewayModelProvider, RunTelemetry
 from app.adapters.sdk.run_failures import to_gateway_error
 from app.adapters.sdk.runner_hook import DONE, WorkflowRun, current_workflow, stop_run
@@ -27,7 +28,6 @@ from app.dropin import tool_error_formatter
 from app.errors import UpstreamError
 from app.ports.chat_backend import ChatRequest, Delta, Finish, Held, TextDelta, Usage
 from app.ports.request_context import RequestContext, current_request
-from app.ports.upstream import Upstream
 
 
 class _DefaultWorkflowInput(BaseModel):
@@ -40,17 +40,17 @@ def _enter(ctx: RequestContext) -> None:
         current_request.set(ctx)
 
 
-def _telemetry(upstream: Upstream, request: ChatRequest, ctx: RequestContext) -> RunTelemetry:
-    return RunTelemetry(ctx.recorder, upstream.label, max_tokens=request.max_tokens)
+def _telemetry(caller: ModelCaller, request: ChatRequest, ctx: RequestContext) -> RunTelemetry:
+    return RunTelemetry(ctx.recorder, caller.label, max_tokens=request.max_tokens)
 
 
 class SdkBackend:
     """Runs one entry ``Agent`` with the chat history as input."""
 
-    def __init__(self, name: str, agent: Agent[Any], upstream: Upstream, max_turns: int):
+    def __init__(self, name: str, agent: Agent[Any], caller: ModelCaller, max_turns: int):
         self.name = name
         self.agent = agent
-        self.upstream = upstream
+        self.caller = caller
         self.max_turns = max_turns
 
     async def run(self, request: ChatRequest, ctx: RequestContext) -> AsyncIterator[Delta]:
@@ -59,9 +59,9 @@ class SdkBackend:
         if items is None:
             items = to_input_items(request.messages)  # SDK input item dicts
         _enter(ctx)
-        telemetry = _telemetry(self.upstream, request, ctx)
+        telemetry = _telemetry(self.caller, request, ctx)
         config = RunConfig(
-            model_provider=GatewayModelProvider(self.upstream, telemetry),
+            model_provider=GatewayModelProvider(self.caller, telemetry),
             tracing_disabled=True,
             tool_error_formatter=tool_error_formatter(),
         )
@@ -150,13 +150,13 @@ class WorkflowBackend:
         name: str,
         run_workflow: Callable[[Any], Any],
         input_type: type[Any] | None,
-        upstream: Upstream,
+        caller: ModelCaller,
         max_turns: int,
     ):
         self.name = name
         self.run_workflow = run_workflow
         self.input_type = input_type or _DefaultWorkflowInput
-        self.upstream = upstream
+        self.caller = caller
         self.max_turns = max_turns
 
     async def _drive(self, wf: WorkflowRun, text: str) -> Any:
@@ -169,8 +169,8 @@ class WorkflowBackend:
         _refuse_client_options(request, self.name)
         text = last_user_text(request.messages)
         _enter(ctx)
-        telemetry = _telemetry(self.upstream, request, ctx)
-        provider = GatewayModelProvider(self.upstream, telemetry)
+        telemetry = _telemetry(self.caller, request, ctx)
+        provider = GatewayModelProvider(self.caller, telemetry)
         wf = WorkflowRun(provider, self.max_turns, translator=DeltaTranslator(ctx=ctx))
         token = current_workflow.set(wf)
         try:  # the task copies the context now: the runner hook sees ``wf`` only there

@@ -49,11 +49,15 @@ async def gateway_mcp_guardrail(data: ToolInputGuardrailData) -> ToolGuardrailFu
         return ToolGuardrailFunctionOutput.reject_content(
             f"Tool '{name}' is not allowed outside a gateway request."
         )
-    decision = decide_tool(ctx.principal, ctx.agent_tools, name)
-    await ctx.recorder.record(tool_acl_event(ctx, name, decision))
-    if decision.allowed:
+    if ctx.tool_manager is not None:  # in a worker process: the gateway decides and records
+        denial: str | None = await ctx.tool_manager.check_call(name)
+    else:
+        decision = decide_tool(ctx.principal, ctx.agent_tools, name)
+        await ctx.recorder.record(tool_acl_event(ctx, name, decision))
+        denial = None if decision.allowed else denial_message(ctx, name, decision)
+    if denial is None:
         return ToolGuardrailFunctionOutput.allow()
-    return ToolGuardrailFunctionOutput.reject_content(denial_message(ctx, name, decision))
+    return ToolGuardrailFunctionOutput.reject_content(denial)
 
 
 def _mcp_allowed(server: Any) -> list[str] | None:

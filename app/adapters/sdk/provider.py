@@ -26,9 +26,9 @@ from agents.models.interface import Model, ModelProvider
 from agents.models.openai_chatcompletions import OpenAIChatCompletionsModel
 from openai import AsyncOpenAI
 
-from app.adapters.sdk.port_transport import PortTransport
+from app.adapters.sdk.port_transport import ModelCaller, PortTransport
 from app.ports.recorder import Recorder
-from app.ports.upstream import Upstream, UpstreamCall
+from app.ports.upstream import UpstreamCall
 from app.services.upstream_calls import CallTally
 
 OPENAI_LABEL_PREFIX = "https://api.openai.com"
@@ -128,9 +128,9 @@ _IN_PROCESS_URL = "http://upstream.invalid/v1"
 class GatewayModelProvider(ModelProvider):
     """Resolves every model name of one request to a ``GatewayModel`` on the upstream port."""
 
-    def __init__(self, upstream: Upstream, telemetry: RunTelemetry) -> None:
+    def __init__(self, caller: ModelCaller, telemetry: RunTelemetry) -> None:
         self.telemetry = telemetry
-        transport = PortTransport(upstream, telemetry.recorder, telemetry.next_hop, telemetry.done)
+        transport = PortTransport(caller, telemetry.recorder, telemetry.next_hop, telemetry.done)
         self.client = AsyncOpenAI(
             api_key="ledgergate",
             base_url=_IN_PROCESS_URL,

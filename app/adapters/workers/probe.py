@@ -89,7 +89,7 @@ class _Servers:
         raise AssertionError("unreachable")
 
 
-_SERVERS = _Servers()
+SERVERS = _Servers()
 
 
 def _read_exactly(fd: int, size: int, deadline: float) -> bytes | None:
@@ -106,7 +106,7 @@ def _read_exactly(fd: int, size: int, deadline: float) -> bytes | None:
     return out
 
 
-def _timed_out(timeout_s: float) -> ProbeResult:
+def timed_out(timeout_s: float) -> ProbeResult:
     return ProbeResult(
         ok=False,
         error_type="import_timeout",
@@ -118,7 +118,7 @@ def _timed_out(timeout_s: float) -> ProbeResult:
     )
 
 
-def _died() -> ProbeResult:
+def died() -> ProbeResult:
     return ProbeResult(
         ok=False,
         error_type="import_crashed",
@@ -135,7 +135,7 @@ def probe_sync(request: ProbeRequest, timeout_s: float) -> ProbeResult:
     read_fd, write_fd = os.pipe()
     try:
         try:
-            pid = _SERVERS.fork(msgspec.msgpack.encode(request), write_fd)
+            pid = SERVERS.fork(msgspec.msgpack.encode(request), write_fd)
         finally:
             os.close(write_fd)  # the child holds its own copy: EOF once it is gone
         deadline = time.monotonic() + timeout_s
@@ -147,9 +147,9 @@ def probe_sync(request: ProbeRequest, timeout_s: float) -> ProbeResult:
             body = body_or_none or b""
         if header is None:
             _kill(pid)
-            return _timed_out(timeout_s)
+            return timed_out(timeout_s)
         if len(header) < 4 or not body:
-            return _died()
+            return died()
         return msgspec.msgpack.decode(body, type=ProbeResult)
     finally:
         os.close(read_fd)

@@ -37,6 +37,7 @@ from app.adapters.discovery.files import DropinSource  # noqa: E402
 from app.adapters.discovery.loader import classify, load_python  # noqa: E402
 from app.adapters.sdk.runner_hook import install_runner_hook  # noqa: E402
 from app.adapters.toolmodules import check_tool_module  # noqa: E402
+from app.adapters.workers import worker  # noqa: E402
 from app.adapters.workers.protocol import ProbeRequest, ProbeResult  # noqa: E402
 from app.services.agents import DropinError  # noqa: E402
 from app.services.tools import ToolManager, ToolSpec  # noqa: E402
@@ -215,6 +216,8 @@ def run(raw: bytes, result_fd: int, before: Snapshot) -> None:
     code = 0
     try:
         request = msgspec.msgpack.decode(raw, type=ProbeRequest)
+        if request.kind == "worker":
+            worker.serve(request, result_fd)  # never returns
         os.chdir(request.cwd)
         os.environ.clear()
         os.environ.update(request.env)
