@@ -84,13 +84,16 @@ def test_a_declarative_agent_needs_no_sdk(tmp_path: Path, empty: Path) -> None:
     assert _imported(tmp_path, agents, empty) == []
 
 
-def test_a_python_drop_in_or_a_tool_module_imports_it(tmp_path: Path, empty: Path) -> None:
+def test_a_python_drop_in_runs_in_its_worker_and_a_tool_module_imports_it(
+    tmp_path: Path, empty: Path
+) -> None:
     agents = tmp_path / "agents"
     (agents / "sdk_one").mkdir(parents=True)
     (agents / "sdk_one" / "agent.py").write_text(
         "from agents import Agent\nagent = Agent(name='sdk_one', instructions='Hi.')\n"
     )
-    assert "agents" in _imported(tmp_path, agents, empty)
+    # The drop-in is imported by its worker process (ADR 0010), never by the gateway.
+    assert _imported(tmp_path, agents, empty) == []
     tools = tmp_path / "tools"
     tools.mkdir()
     (tools / "clock.py").write_text(
