@@ -36,9 +36,11 @@ def fake_chat() -> FakeChat:
 
 
 @pytest.fixture
-def make_discovery(
+async def make_discovery(
     store: InMemoryEventStore, fake_chat: FakeChat, tmp_path: Path
-) -> Callable[..., Discovery]:
+) -> AsyncIterator[Callable[..., Discovery]]:
+    made: list[Discovery] = []
+
     def make(*roots: Path | str, tools_dirs: tuple[str, ...] = (), **overrides: Any) -> Discovery:
         settings = msgspec.convert(
             {
@@ -49,15 +51,21 @@ def make_discovery(
             },
             Settings,
         )
-        return Discovery(
+        discovery = Discovery(
             settings=settings,
             store=store,
             registry=AgentRegistry(),
             upstream=fake_chat.upstream(),
             tools=ToolManager(),
         )
+        made.append(discovery)
+        return discovery
 
-    return make
+    try:
+        yield make
+    finally:
+        for discovery in made:  # their drop-ins' worker processes
+            await discovery.close()
 
 
 def copy_root(tmp_path: Path, *names: str, root: str = "good") -> Path:

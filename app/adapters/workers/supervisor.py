@@ -94,8 +94,10 @@ class Channel:
         if cancel and not self.conn.dead:
             self.conn.out.send(p.RunCancel(run=self.run))
         tasks = list(self.tasks.values())
-        for task in tasks:
-            task.cancel()
+        for key, task in list(self.tasks.items()):
+            # A dead worker failed its tool runs already: let the gateway record how they ended.
+            if not (self.conn.dead and key[0] == "exec"):
+                task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
 
@@ -165,7 +167,8 @@ class WorkerConnection:
         elif isinstance(m, p.ModelStop):
             channel.stop(("model", m.call))
         elif isinstance(m, p.ToolCall):
-            channel.spawn(("tool", m.n), channel.handler.tool_call(m))
+            kind = "exec" if m.kind == "sdk" else "tool"  # "exec": its code runs in the worker
+            channel.spawn((kind, m.n), channel.handler.tool_call(m))
 
     async def _watch(self, timing: Timing) -> None:
         """Ping the worker; kill it when it does not answer in time (a hung event loop)."""

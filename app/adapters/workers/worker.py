@@ -143,13 +143,14 @@ class Link:
             raise
         except BaseException as exc:  # SystemExit too: a tool cannot end the worker this way
             stops = bool(reraise) and isinstance(exc, reraise)
-            if stops:
+            if stops and n in self.waits:
                 self.kept[n] = exc
             self.out.send(
                 p.ToolResult(n=n, text=str(exc), error_type=type(exc).__name__, reraise=stops)
             )
         else:
-            self.kept[n] = result
+            if n in self.waits:  # else the gateway gave up on it (a timeout): nobody reads it
+                self.kept[n] = result
             self.out.send(p.ToolResult(n=n, text=_as_text(result)))
         finally:
             self.execs.pop(n, None)
@@ -202,11 +203,13 @@ class RemoteTools:
         self.link.invokes[call.n] = (invoke, reraise)
         try:
             done = await self.link.ask(call)
+        except asyncio.CancelledError:
+            if (task := self.link.execs.get(call.n)) is not None:
+                task.cancel()  # the run went away: an async tool stops (a thread cannot)
+            raise
         finally:
             self.link.invokes.pop(call.n, None)
             self.link.waits.pop(call.n, None)
-            if (task := self.link.execs.get(call.n)) is not None:
-                task.cancel()  # the run went away: an async tool stops (a thread cannot)
         kept = self.link.kept.pop(call.n, _MISSING)
         if done.raise_original and isinstance(kept, BaseException):
             raise kept
