@@ -144,15 +144,20 @@ class WorkerBackend:
         calls.channel = channel
         ended = False
         try:
-            conn.out.send(
-                p.RunStart(
-                    run=channel.run,
-                    request=request,
-                    request_id=ctx.request_id,
-                    agent=ctx.agent or self.name,
-                    agent_tools=list(ctx.agent_tools),
-                )
+            start = p.RunStart(
+                run=channel.run,
+                request=request,
+                request_id=ctx.request_id,
+                agent=ctx.agent or self.name,
+                agent_tools=list(ctx.agent_tools),
             )
+            try:
+                conn.out.send(start)
+            except msgspec.EncodeError as exc:  # msgpack holds integers up to 64 bits only
+                ended = True
+                raise BadRequest(
+                    "The request holds a number too large for the agent to take."
+                ) from exc
             while True:
                 m = await channel.queue.get()
                 if isinstance(m, p.Deltas):
