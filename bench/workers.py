@@ -12,8 +12,10 @@ per second (wrk), time to first byte (``bench.loadgen``), CPU per request of eac
 process tree (workers and probe server included). Then the start cost and memory of workers:
 ``--starts`` workers forked from a warm probe server for the fixture drop-in ``minimal``, the
 time from the fork request to the worker's "ready", and each worker's RSS, PSS and private
-memory (``/proc/<pid>/smaps_rollup``: what forking from the probe server shares). A benchmark,
-not a test.
+memory (``/proc/<pid>/smaps_rollup``: what forking from the probe server shares), and the
+round trip of one frame to a worker's event loop and back (a request's first byte crosses the
+boundary twice that way: the run and its model call out, the upstream's first event and the
+first delta back). A benchmark, not a test.
 """
 
 from __future__ import annotations
@@ -119,12 +121,20 @@ async def starts(n: int) -> dict[str, Any]:
         times.append((time.perf_counter() - t) * 1000)
         conns.append(conn)
     memory = [_smaps(c.pid) for c in conns[1:]]
+    # The process boundary's own latency: a frame to the worker's event loop and back.
+    rtts = []
+    for _ in range(500):
+        t = time.perf_counter()
+        await first.ping(10.0)
+        rtts.append((time.perf_counter() - t) * 1e6)
     for conn in conns:
         await conn.close()
     return {
         "cold_first_ms": cold_ms,
         "start_ms_median": statistics.median(times),
         "start_ms_max": max(times),
+        "rtt_us_median": statistics.median(rtts),
+        "rtt_us_p99": sorted(rtts)[int(len(rtts) * 0.99)],
         **{k: statistics.median(m[k] for m in memory) for k in memory[0]},
     }
 
@@ -135,7 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds per concurrency")
     p.add_argument("--concurrency", default="1,32", help="comma-separated client counts")
     p.add_argument("--starts", type=int, default=8, help="workers forked for the start cost")
+    p.add_argument("--only-starts", action="store_true", help="skip the load cells")
     args = p.parse_args(argv)
+    if args.only_starts:
+        print(json.dumps(asyncio.run(starts(args.starts)), indent=1))
+        return 0
     wrk = ensure_wrk()
     work = Path(tempfile.mkdtemp(prefix="ledgergate-bench-workers-"))
     procs: list[subprocess.Popen[bytes]] = []
@@ -205,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
             f"worker start (fork + import + ready): median {st['start_ms_median']:.0f} ms,"
             f" max {st['start_ms_max']:.0f} ms (first, with the probe server's cold start:"
             f" {st['cold_first_ms']:.0f} ms); per worker RSS {st['rss_mb']:.0f} MB,"
-            f" PSS {st['pss_mb']:.0f} MB, private {st['private_mb']:.0f} MB"
+            f" PSS {st['pss_mb']:.0f} MB, private {st['private_mb']:.0f} MB; frame round trip"
+            f" to a worker: median {st['rtt_us_median']:.0f} µs, p99 {st['rtt_us_p99']:.0f} µs"
         )
         RESULTS.mkdir(exist_ok=True)
         out = RESULTS / f"workers-{time.strftime('%Y%m%dT%H%M%S')}.json"

@@ -118,6 +118,7 @@ class WorkerConnection:
         self.idle = asyncio.Event()  # set when a run ends (a retired worker waits for none left)
         self._ids = itertools.count(1)
         self._pongs: dict[int, asyncio.Future[None]] = {}
+        self._ping_ids = itertools.count(1)
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self, timing: Timing) -> None:
@@ -170,22 +171,26 @@ class WorkerConnection:
             kind = "exec" if m.kind == "sdk" else "tool"  # "exec": its code runs in the worker
             channel.spawn((kind, m.n), channel.handler.tool_call(m))
 
+    async def ping(self, timeout_s: float) -> None:
+        """One round trip to the worker's event loop; ``TimeoutError`` if it does not answer."""
+        n = next(self._ping_ids)
+        pong: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pongs[n] = pong
+        self.out.send(p.Ping(n=n))
+        try:
+            await asyncio.wait_for(pong, timeout_s)
+        finally:
+            self._pongs.pop(n, None)
+
     async def _watch(self, timing: Timing) -> None:
         """Ping the worker; kill it when it does not answer in time (a hung event loop)."""
-        numbers = itertools.count(1)
         while not self.dead:
             await asyncio.sleep(timing.ping_interval_s)
-            n = next(numbers)
-            pong: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._pongs[n] = pong
-            self.out.send(p.Ping(n=n))
             try:
-                await asyncio.wait_for(pong, timing.hang_timeout_s)
+                await self.ping(timing.hang_timeout_s)
             except TimeoutError:
                 self.kill()
                 return
-            finally:
-                self._pongs.pop(n, None)
 
     def _gone(self) -> None:
         if self.dead:
