@@ -81,6 +81,14 @@ def cell(wrk: str, port: int, pid: int, *, conns: int, seconds: float) -> dict[s
     }
 
 
+def _rss_mb(pid: int) -> float:
+    """VmRSS of the gateway's own process (not its probe server or workers)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def _smaps(pid: int) -> dict[str, float]:
     out: dict[str, float] = {}
     for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
@@ -185,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                 seconds=1,
             )  # warm up
             gateways[runtime] = (port, gw.pid)
+            report[f"{runtime}_gateway_rss_mb"] = _rss_mb(gw.pid)
         summary = []
         for conns in [int(c) for c in args.concurrency.split(",")]:
             rows: dict[str, list[dict[str, Any]]] = {r: [] for r in RUNTIMES}
@@ -214,6 +223,10 @@ def main(argv: list[str] | None = None) -> int:
                 f" {s['inprocess_ttfb_ms']:.2f} ms ({s['ttfb_added_ms']:+.2f} ms);"
                 f" cpu/req x{s['cpu_ratio']:.2f}"
             )
+        print(
+            f"gateway process RSS after warm-up: worker {report['worker_gateway_rss_mb']:.0f} MB,"
+            f" in-process {report['inprocess_gateway_rss_mb']:.0f} MB"
+        )
         st = report["starts"]
         print(
             f"worker start (fork + import + ready): median {st['start_ms_median']:.0f} ms,"
