@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from app.adapters.upstream.failures import _RateLimited
 from app.adapters.workers import protocol as p
 from app.adapters.workers.frames import encode, error_fields, gateway_error, read_message
+from app.adapters.workers.supervisor import worker_env
 from app.errors import BadRequest, RateLimited
 from app.services.backends import ChatRequest, Finish, TextDelta, ToolCallDelta
+from app.settings import Settings
 
 
 async def test_messages_round_trip_through_length_prefixed_frames() -> None:
@@ -40,3 +44,17 @@ def test_errors_cross_as_their_public_class_with_every_field() -> None:
         "unsupported_parameter",
         "invalid_request_error",
     )
+
+
+def test_a_worker_environment_holds_none_of_the_gateways_credentials(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-upstream")
+    monkeypatch.setenv("LEDGERGATE_UPSTREAM_API_KEY", "sk-upstream")
+    monkeypatch.setenv("LEDGERGATE_MASTER_KEY", "lg-master")
+    monkeypatch.setenv("SOME_COPY_OF_IT", "sk-upstream")
+    monkeypatch.setenv("DROPIN_SETTING", "kept")
+    settings = Settings(upstream_api_key="sk-upstream", master_key="lg-master")
+    env = worker_env(settings)
+    assert env["DROPIN_SETTING"] == "kept"
+    assert not {"sk-upstream", "lg-master"} & set(env.values())
