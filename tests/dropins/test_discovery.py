@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import sys
 from pathlib import Path
@@ -133,3 +134,36 @@ async def test_an_agent_with_its_own_model_client_fails_with_remediation(make_di
     [failed] = report.failed
     assert (failed.name, failed.error_type) == ("own_model", "ungoverned_model")
     assert "model name string" in failed.remediation
+
+
+async def test_a_reload_lets_a_running_request_finish_on_the_old_worker_then_stops_it(
+    make_discovery, store, tmp_path, fake_chat
+):
+    root = copy_root(tmp_path, "minimal")
+    discovery = make_discovery(root)
+    await discovery.scan("startup")
+    old = discovery.registry.get("minimal")
+    ctx = RequestContext(
+        request_id="chatcmpl-old",
+        principal=Principal("key-1", "tester", agents=("*",)),
+        recorder=RequestRecorder(store, "chatcmpl-old"),
+        agent="minimal",
+        tool_manager=discovery.tools,
+    )
+    fake_chat.replies = [Reply(text="old answer")]
+    request = ChatRequest(model="minimal", messages=[{"role": "user", "content": "hi"}])
+    running = old.backend.run(request, ctx)
+    first = await anext(running)  # the run is in flight on the old worker
+
+    path = root / "minimal" / "agent.py"
+    path.write_text(path.read_text().replace("minimal test agent", "changed agent"))
+    await discovery.scan("watch")
+    assert discovery.registry.get("minimal") is not old
+    old_worker = old.backend.worker.conn
+    assert not old_worker.dead  # retired, not stopped: it still serves the running request
+
+    deltas = [first, *[d async for d in running]]
+    await ctx.recorder.flush()
+    assert "".join(d.content for d in deltas if isinstance(d, TextDelta)) == "old answer"
+    await asyncio.wait_for(old_worker.ended.wait(), 30)  # stopped once its last run ended
+    assert old_worker.dead
