@@ -11,7 +11,7 @@ from app.adapters.workers import protocol as p
 from app.adapters.workers.frames import encode, error_fields, gateway_error, read_message
 from app.adapters.workers.supervisor import worker_env
 from app.errors import BadRequest, RateLimited
-from app.services.backends import ChatRequest, Finish, TextDelta, ToolCallDelta
+from app.ports.chat_backend import ChatRequest, Finish, TextDelta, ToolCallDelta
 from app.settings import Settings
 
 
