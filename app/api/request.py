@@ -125,7 +125,7 @@ class FunctionDefinition(msgspec.Struct, kw_only=True):
     strict: bool | None = None
 
 
-class FunctionTool(msgspec.Struct, kw_only=True):
+class ChatCompletionFunctionTool(msgspec.Struct, kw_only=True):
     type: Literal["function"]
     function: FunctionDefinition
 
@@ -173,7 +173,7 @@ class ChatCompletionRequest(msgspec.Struct, kw_only=True):
     messages: list[Message]
     stream: bool | None = False
     stream_options: StreamOptions | None = None
-    tools: list[FunctionTool] | None = None
+    tools: list[ChatCompletionFunctionTool] | None = None
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
     response_format: TextFormat | JsonObjectFormat | JsonSchemaResponse | None = None
@@ -263,7 +263,7 @@ def _check_tool_choice(req: ChatCompletionRequest) -> None:
             )
 
 
-def _check_parameters(tools: list[FunctionTool]) -> None:
+def _check_parameters(tools: list[ChatCompletionFunctionTool]) -> None:
     """A tool's ``parameters`` is a JSON Schema object: ``properties`` an object of schemas."""
     for i, tool in enumerate(tools):
         schema = tool.function.parameters
