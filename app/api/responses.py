@@ -76,12 +76,17 @@ async def create_response(
 
 def _whole(run: ChatRun, body: dict[str, Any], answer: Answer) -> bytes:
     status, details = rw.status_of(answer.finish_reason)
+    if answer.shown is None:
+        output = rc.output_items(run.request_id, answer.message)
+    else:  # x-ledgergate-show-tools: the gateway's tool calls are items too, in order
+        deltas = [chunk.delta for chunk in answer.shown]
+        output = rw.shown_output(run.request_id, body, deltas, answer.finish_reason)
     obj = rw.response_object(
         run.request_id,
         body,
         created_at=run.created,
         status=status,
-        output=rc.output_items(run.request_id, answer.message),
+        output=output,
         usage=rw.usage(answer.prompt_tokens, answer.completion_tokens),
         incomplete_details=details,
     )

@@ -75,6 +75,9 @@ class Answer:
     finish_reason: str
     prompt_tokens: int
     completion_tokens: int
+    # With ``show_tools``: every chunk the answer would have streamed, gateway tool notices
+    # included, in order (the Responses route builds its ``output`` items from them).
+    shown: list[DeltaChunk] | None = None
 
 
 Item = DeltaChunk | UsageChunk | ErrorChunk | Done | Answer
@@ -101,6 +104,7 @@ class _State:
     completion_tokens: int = 0
     ttft_us: int = 0
     terminal: bool = False
+    shown: list[DeltaChunk] | None = None  # non-streamed with show_tools: the chunks, kept
 
     def final_reason(self) -> str:
         if self.calls:
@@ -262,7 +266,9 @@ class ChatRun:
 
     async def _produce(self) -> None:
         stream = self.request.stream
-        state = _State(show_tools=self.request.show_tools and stream)
+        state = _State(show_tools=self.request.show_tools)
+        if state.show_tools and not stream:
+            state.shown = []
         recorder = self.ctx.recorder
         try:
             async for delta in self.backend.run(self.request, self.ctx):
@@ -271,8 +277,11 @@ class ChatRun:
                     if stream:
                         await self._emit(state, DeltaChunk(dict(ROLE_DELTA)))
                 chunk = state.absorb(delta)
-                if chunk is not None and stream:
-                    await self._emit(state, chunk)
+                if chunk is not None:
+                    if stream:
+                        await self._emit(state, chunk)
+                    elif state.shown is not None:
+                        state.shown.append(chunk)
             if state.finish is None:
                 raise UpstreamError(
                     "The answer ended before it was finished.", code="upstream_incomplete"
@@ -304,7 +313,11 @@ class ChatRun:
                 await self._queue.put(Done())
             else:
                 answer = Answer(
-                    state.message(), reason, state.prompt_tokens, state.completion_tokens
+                    state.message(),
+                    reason,
+                    state.prompt_tokens,
+                    state.completion_tokens,
+                    shown=state.shown,
                 )
                 await self._queue.put(answer)
         except asyncio.CancelledError:

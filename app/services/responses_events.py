@@ -104,6 +104,10 @@ class EventFramer:
         self.usage: dict[str, Any] | None = None
         self.ended = False
         self._open: int | None = None  # output index of the item receiving deltas
+        # Messages and function calls are numbered (in their ids) apart from the gateway's
+        # mcp_call items, so their ids are the ones the log rebuilds without those (retrieve,
+        # item_reference) whether or not the tools were shown.
+        self._answer_items = 0
         self._calls: dict[int, int] = {}  # chat tool-call index → output index
         self._notices: dict[str, int] = {}  # gateway tool-call id → output index
         self._text: list[str] = []
@@ -152,7 +156,8 @@ class EventFramer:
         if item is None or item["type"] != "message":
             frames += self._close()
             index = len(self.output)
-            item = rc.message_item(self.response_id, index, None, "in_progress")
+            item = rc.message_item(self.response_id, self._answer_items, None, "in_progress")
+            self._answer_items += 1
             self.output.append(item)
             self._open_item(index, "message")
             frames.append(self.frame("response.output_item.added", output_index=index, item=item))
@@ -197,7 +202,11 @@ class EventFramer:
         if index is None:
             frames += self._close()
             index = self._calls[call.get("index", 0)] = len(self.output)
-            item = rc.call_item(self.response_id, index, call.get("id") or "", fn.get("name") or "")
+            number = self._answer_items
+            self._answer_items += 1
+            item = rc.call_item(
+                self.response_id, number, call.get("id") or "", fn.get("name") or ""
+            )
             self.output.append(item)
             self._open_item(index, "function_call")
             frames.append(self.frame("response.output_item.added", output_index=index, item=item))
@@ -287,6 +296,18 @@ class EventFramer:
         response = self._response("failed", usage=self.usage, error=error_of(exc))
         frames.append(self.frame("response.failed", response=response))
         return frames
+
+
+def shown_output(
+    response_id: str, body: dict[str, Any], chunks: list[dict[str, Any]], finish_reason: str
+) -> list[dict[str, Any]]:
+    """The ``output`` of a non-streamed answer shown with its gateway-run tools: the items the
+    same answer streamed would end with (``mcp_call`` items where the tools ran)."""
+    framer = EventFramer(response_id, body)
+    for delta in chunks:
+        framer.delta(delta, None)
+    framer.delta({}, finish_reason)
+    return framer.output
 
 
 def encode(value: Any) -> bytes:

@@ -144,3 +144,38 @@ async def test_show_tools_header_shows_gateway_run_tools_as_mcp_call_items(
     assert json.loads(call.arguments) == {"city": "Oslo"} and call.output == "sunny in Oslo"
     assert message.type == "message" and final.output_text == "Sunny in Oslo."
     assert types_of(wait_for_terminal(gw, final.id))[-1] == "request.completed"
+
+
+async def test_show_tools_on_a_non_streamed_response_puts_the_tools_in_output(
+    gw: LiveGateway, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.tool_calls(("weather", {"city": "Oslo"}), fragments=2)
+    fake_upstream.text("Sunny in Oslo.", chunks=2)
+    async with gw.openai() as client:
+        shown = await client.responses.create(
+            model="tooly", input="Oslo?", extra_headers={"x-ledgergate-show-tools": "true"}
+        )
+        wait_for_terminal(gw, shown.id)
+        again = await client.responses.retrieve(shown.id)
+    call, message = shown.output
+    assert (call.type, call.name, call.status, call.output) == (
+        "mcp_call",
+        "weather",
+        "completed",
+        "sunny in Oslo",
+    )
+    assert json.loads(call.arguments) == {"city": "Oslo"}
+    assert message.type == "message" and shown.output_text == "Sunny in Oslo."
+    # Retrieving (no header) gives the answer's items under the ids the client was sent.
+    assert [(o.type, o.id) for o in again.output] == [("message", message.id)]
+
+
+async def test_without_show_tools_a_non_streamed_response_has_only_the_answer(
+    gw: LiveGateway, fake_upstream: FakeUpstream
+) -> None:
+    fake_upstream.tool_calls(("weather", {"city": "Oslo"}), fragments=2)
+    fake_upstream.text("Sunny in Oslo.")
+    async with gw.openai() as client:
+        hidden = await client.responses.create(model="tooly", input="Oslo?")
+    assert [o.type for o in hidden.output] == ["message"]
+    assert hidden.output_text == "Sunny in Oslo."
