@@ -221,7 +221,9 @@ class ChatService:
             # The gateway's own calls kept back from an earlier answer go back in place.
             messages = await held.restore(self.store, principal.key_id, request.messages)
             if messages is not request.messages:
-                request = msgspec.structs.replace(request, messages=messages)
+                # A Responses request's items are the client's copy: an SDK drop-in then runs
+                # on the restored messages instead (converted back to items, losslessly).
+                request = msgspec.structs.replace(request, messages=messages, items=None)
         entry = target.entry
         ctx = RequestContext(
             request_id=request_id,

@@ -3,10 +3,11 @@
 When a model turn of an agent calls the client's tools, the gateway runs its own calls of that
 answer (gateway tools, SDK tools, handoffs), answers with the client's calls only, and records
 the messages the client never saw in ``request.completed.held``. The client's calls get ids
-that name that request (``call_lg_<request hex>_<n>``), so when the client sends its results,
-``restore`` finds the request by those ids, reads its stream and puts the held messages in
-place of the client's copy of that assistant message: the upstream always sees a complete
-conversation. Only the key that made the request can have its messages restored.
+that name that request (``call_lg_<hex>_<n>`` for ``chatcmpl-<hex>``, ``call_lgr_<hex>_<n>``
+for the Responses route's ``resp_<hex>``), so when the client sends its results, ``restore``
+finds the request by those ids, reads its stream and puts the held messages in place of the
+client's copy of that assistant message: the upstream always sees a complete conversation.
+Only the key that made the request can have its messages restored.
 """
 
 from __future__ import annotations
@@ -17,24 +18,28 @@ import msgspec
 
 from domain.ports import EventStore
 
-PREFIX = "call_lg_"
-_REQUEST_PREFIX = "chatcmpl-"
+# The request id's prefix → the prefix of its client calls' ids.
+_CALL_PREFIXES = {"chatcmpl-": "call_lg_", "resp_": "call_lgr_"}
 _MAX_READ = 100_000
 
 
 def client_call_id(request_id: str, n: int) -> str:
     """The id the client sees for its ``n``-th tool call of an agent answer."""
-    return f"{PREFIX}{request_id.removeprefix(_REQUEST_PREFIX)}_{n}"
+    for request_prefix, call_prefix in _CALL_PREFIXES.items():
+        if request_id.startswith(request_prefix):
+            return f"{call_prefix}{request_id.removeprefix(request_prefix)}_{n}"
+    return f"call_lg_{request_id}_{n}"  # not a request id of ours: never restored
 
 
 def request_of(call_id: str) -> str | None:
     """The request that made a client tool call, from its id (None if not an agent's call)."""
-    if not call_id.startswith(PREFIX):
-        return None
-    hex_id, _, n = call_id[len(PREFIX) :].rpartition("_")
-    if len(hex_id) != 32 or not n.isdigit() or not all(c in "0123456789abcdef" for c in hex_id):
-        return None
-    return _REQUEST_PREFIX + hex_id
+    for request_prefix, call_prefix in _CALL_PREFIXES.items():
+        if not call_id.startswith(call_prefix):
+            continue
+        hex_id, _, n = call_id[len(call_prefix) :].rpartition("_")
+        if len(hex_id) == 32 and n.isdigit() and all(c in "0123456789abcdef" for c in hex_id):
+            return request_prefix + hex_id
+    return None
 
 
 async def _held(store: EventStore, request_id: str, key_id: str) -> list[dict[str, Any]] | None:

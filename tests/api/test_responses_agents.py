@@ -55,3 +55,7 @@ async def test_gateway_tools_are_hidden_and_client_tools_round_trip(
     resumed = fake_upstream.requests[-1].body["messages"]
     assert resumed[0] == {"role": "system", "content": "You help."}
     assert resumed[-1] == {"role": "tool", "tool_call_id": call.call_id, "content": "found"}
+    # The agent's own word_count call, hidden from the client, is restored from the log.
+    roles = [m["role"] for m in resumed]
+    assert roles == ["system", "user", "assistant", "tool", "assistant", "tool"]
+    assert resumed[2]["tool_calls"][0]["function"]["name"] == "word_count"

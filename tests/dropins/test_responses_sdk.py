@@ -179,3 +179,51 @@ async def test_without_show_tools_a_non_streamed_response_has_only_the_answer(
         hidden = await client.responses.create(model="tooly", input="Oslo?")
     assert [o.type for o in hidden.output] == ["message"]
     assert hidden.output_text == "Sunny in Oslo."
+
+
+LOOKUP = {
+    "type": "function",
+    "name": "lookup",
+    "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_mixed_turn_restores_the_agents_held_calls_on_the_next_response(
+    gw: LiveGateway, fake_upstream: FakeUpstream, stream: bool
+) -> None:
+    # One model turn calls the agent's own tool and the client's: the gateway runs its own,
+    # answers with the client's call, and puts its own back when the client answers.
+    fake_upstream.tool_calls(("weather", {"city": "Oslo"}), ("lookup", {"q": "x"}))
+    fake_upstream.text("Sunny; x found.")
+    question = "Weather in Oslo, and look x up?"
+    async with gw.openai() as client:
+        if stream:
+            created = await client.responses.create(
+                model="tooly", input=question, tools=[LOOKUP], stream=True
+            )
+            first = [e async for e in created][-1].response  # type: ignore[union-attr]
+        else:
+            first = await client.responses.create(model="tooly", input=question, tools=[LOOKUP])
+        [call] = first.output
+        assert (call.type, call.name) == ("function_call", "lookup")  # type: ignore[union-attr]
+        assert call.call_id.startswith("call_lgr_")  # type: ignore[union-attr]
+        result = {"type": "function_call_output", "call_id": call.call_id, "output": "found"}  # type: ignore[union-attr]
+        if stream:  # the client sends the whole conversation back (as the Vercel AI SDK does)
+            history = [{"role": "user", "content": question}, call.model_dump(), result]
+            second = await client.responses.create(model="tooly", input=history, tools=[LOOKUP])
+        else:
+            second = await client.responses.create(
+                model="tooly", previous_response_id=first.id, input=[result], tools=[LOOKUP]
+            )
+    assert second.output_text == "Sunny; x found."
+    completed = data(wait_for_terminal(gw, first.id)[-1])
+    assert [m["role"] for m in completed["held"]] == ["assistant", "tool"]
+    hop = fake_upstream.wait_requests(2)[-1].body["messages"]
+    assert [m["role"] for m in hop] == ["system", "user", "assistant", "tool", "tool"]
+    names = [c["function"]["name"] for c in hop[2]["tool_calls"]]
+    assert names == ["weather", "lookup"]
+    ids = [c["id"] for c in hop[2]["tool_calls"]]
+    results = {m["tool_call_id"]: m["content"] for m in hop[3:]}
+    assert results == {ids[0]: "sunny in Oslo", call.call_id: "found"}  # type: ignore[union-attr]
+    assert CALLS == []  # the client's tool never ran in the gateway
