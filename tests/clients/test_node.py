@@ -1,6 +1,7 @@
 """JavaScript clients against a live gateway: the ``openai`` npm package (streaming, the stream
-helper, ``runTools``) and the Vercel AI SDK (``ai`` + ``@ai-sdk/openai``'s ``.chat(...)``
-provider: ``generateText``, ``streamText``, with and without tools), pinned by
+helper, ``runTools``) and the Vercel AI SDK (``ai`` + ``@ai-sdk/openai``: its ``.chat(...)``
+provider on Chat Completions, and its default provider ``openai(model)``, which calls
+``/v1/responses``: ``generateText``, ``streamText``, with and without tools), pinned by
 ``tests/clients/node/package-lock.json``. Without node (or before ``npm ci``) they are skipped
 with the reason; with ``CI=true`` that is a failure (``.ci/run`` installs them)."""
 
@@ -21,6 +22,7 @@ SCRIPTS = {
     # script: the "ok ..." lines it prints when every check passed
     "openai_npm.mjs": len(MODELS) + 2 * len(TAKES_CLIENT_TOOLS),
     "ai_sdk.mjs": len(MODELS) + len(TAKES_CLIENT_TOOLS),
+    "ai_sdk_responses.mjs": len(MODELS) + len(TAKES_CLIENT_TOOLS),
 }
 
 
