@@ -16,7 +16,7 @@ import msgspec
 
 JsonObject = dict[str, Any]
 
-ToolSource = Literal["gateway", "sdk"]
+ToolSource = Literal["gateway", "sdk", "hosted"]  # hosted: the upstream ran it (0.2)
 ToolOutcome = Literal["ok", "error", "denied", "timeout"]
 Decision = Literal["allow", "deny"]
 

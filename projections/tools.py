@@ -1,4 +1,4 @@
-"""Tools read model: calls, outcomes and latency per tool, agent and source (gateway or sdk)."""
+"""Tools read model: calls, outcomes and latency per tool, agent and source (gateway/sdk/hosted)."""
 
 from __future__ import annotations
 

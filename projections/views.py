@@ -66,7 +66,7 @@ class RequestsSummary(View):
 class ToolStats(View):
     tool: str
     agent: str
-    source: str  # "gateway" | "sdk"
+    source: str  # "gateway" | "sdk" | "hosted"
     calls: int
     ok: int
     errors: int

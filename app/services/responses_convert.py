@@ -18,7 +18,8 @@ _ROLES = frozenset({"user", "system", "developer", "assistant"})
 _TEXT_PARTS = frozenset({"input_text", "output_text", "text"})
 # Items a chat model has no use for (a reasoning model's summaries): dropped, not refused,
 # so a client replaying its whole history is never rejected for it.
-_SKIPPED_ITEMS = frozenset({"reasoning"})
+# Hosted tool calls (the upstream ran them) are history a chat model cannot take either.
+_SKIPPED_ITEMS = frozenset({"reasoning", "web_search_call", "file_search_call"})
 # Responses fields with the same name and meaning in Chat Completions.
 _FUNCTION_FIELDS = ("name", "description", "parameters", "strict")
 _SAME_FIELDS = ("temperature", "top_p", "parallel_tool_calls", "user", "seed")

@@ -20,6 +20,7 @@ import msgspec
 from app.errors import GatewayError, UpstreamError
 from app.ports.recorder import Recorder
 from app.ports.upstream import Upstream, UpstreamCall, UpstreamStatusError
+from app.services import upstream_hosted as hosted
 from app.services.upstream_payloads import (
     ChatCompletion,
     ChatCompletionChunk,
@@ -137,6 +138,9 @@ async def recorded_call(
     event; recording then would put an event after it, so the SDK path passes False.
     """
     tally = tally if tally is not None else CallTally()
+    governed = hosted.applies(call)  # an agent's Responses call: its hosted tools governed
+    if governed is not None:
+        call = await hosted.offer(governed, call)
     await recorder.record(
         UpstreamCallStarted(
             request_id=recorder.request_id,
@@ -159,6 +163,8 @@ async def recorded_call(
             if not tally.ttft_us and call.stream:
                 tally.ttft_us = tally.elapsed_us()
             tally.observe(payload)
+            if governed is not None:
+                await hosted.observe(governed, data, stream=call.stream)
             yield data, payload
         if not tally.finish:
             raise _broken()

@@ -45,7 +45,7 @@ async def test_broken_dropins_fail_alone_with_type_and_remediation(make_discover
     assert failed["missing_dep"].error_type == "missing_dependency"
     assert failed["missing_dep"].remediation == "pip install ledgergate-not-installed-pkg"
     assert failed["hosted"].error_type == "ungovernable_tool"
-    assert "WebSearchTool" in failed["hosted"].message
+    assert "CodeInterpreterTool" in failed["hosted"].message
     assert "use_gateway_tool" in failed["hosted"].remediation
     assert failed["two_roots"].error_type == "ambiguous_entrypoint"
     assert "alpha, beta" in failed["two_roots"].message

@@ -134,6 +134,8 @@ def held_messages(items: Any, visible_ids: dict[str, str]) -> list[dict[str, Any
         i
         for i in inputs
         if not (i.get("type") == "function_call_output" and i.get("call_id") in visible_ids)
+        # Hosted calls (web/file search) ran upstream and have no chat form: their use is logged.
+        and i.get("type") not in ("web_search_call", "file_search_call")
     ]
     messages: list[dict[str, Any]] = [dict(m) for m in Converter.items_to_messages(inputs)]
     for message in messages:

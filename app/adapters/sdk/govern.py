@@ -3,8 +3,10 @@
 The graph is walked once, at load: the entry agent's tools, its handoff targets and the agents
 behind ``as_tool()`` tools, transitively. Each ``FunctionTool`` is wrapped in place (never while
 serving: the SDK refuses tool lists that change under concurrent runs) so its calls go through
-the gateway's ``ToolManager`` with ``source="sdk"``. Hosted tools cannot be governed (nor run
-on Chat Completions) and make the drop-in fail with a remediation. Local MCP servers rebuild
+the gateway's ``ToolManager`` with ``source="sdk"``. The hosted ``WebSearchTool`` and
+``FileSearchTool`` run on the upstream's Responses API (``provider``) and are governed there by
+name (``web_search``, ``file_search``: ``app.services.upstream_hosted``); any other hosted
+tool cannot be governed and makes the drop-in fail with a remediation. Local MCP servers rebuild
 their tools every turn, so wrapping misses them: one is accepted only with a static allow-list
 (``tool_filter``) and ``gateway_mcp_guardrail`` in its ``tool_input_guardrails``, which puts
 each call through the gateway's access policy (``acl.decided``; denied calls are refused).
@@ -18,7 +20,7 @@ from typing import Any
 from agents.agent import Agent
 from agents.handoffs import Handoff
 from agents.models.interface import Model
-from agents.tool import FunctionTool
+from agents.tool import FileSearchTool, FunctionTool, WebSearchTool
 from agents.tool_guardrails import (
     ToolGuardrailFunctionOutput,
     ToolInputGuardrailData,
@@ -32,6 +34,8 @@ from app.services.tools import denial_message, tool_acl_event
 from domain.policy import decide_tool
 
 USE_GATEWAY_TOOL = 'use `use_gateway_tool("<name>")` from app.dropin for a governed gateway tool'
+# Hosted tools the gateway can govern (the upstream runs them): their names in policy and log.
+HOSTED_NAMES: dict[type[Any], str] = {WebSearchTool: "web_search", FileSearchTool: "file_search"}
 MCP_FIX = (
     "Give the MCP server tool_filter=create_static_tool_filter(allowed_tool_names=[...]) and "
     "tool_input_guardrails=[gateway_mcp_guardrail] (from app.adapters.sdk.govern), or "
@@ -77,12 +81,13 @@ class AgentGraph:
     agents: list[Agent[Any]] = field(default_factory=list)
     tools: list[FunctionTool] = field(default_factory=list)
     mcp_tools: list[str] = field(default_factory=list)
+    hosted: list[str] = field(default_factory=list)  # web_search, file_search
     problems: list[str] = field(default_factory=list)
     remediations: list[str] = field(default_factory=list)
 
     @property
     def tool_names(self) -> tuple[str, ...]:
-        return tuple(sorted({t.name for t in self.tools} | set(self.mcp_tools)))
+        return tuple(sorted({t.name for t in self.tools} | set(self.mcp_tools) | set(self.hosted)))
 
     def problem(self, message: str, remediation: str) -> None:
         self.problems.append(message)
@@ -122,6 +127,8 @@ def walk(entry: Agent[Any]) -> AgentGraph:
         for tool in agent.tools:
             if isinstance(tool, FunctionTool):
                 graph.tools.append(tool)
+            elif type(tool) in HOSTED_NAMES:
+                graph.hosted.append(HOSTED_NAMES[type(tool)])
             else:
                 kind = type(tool).__name__
                 graph.problem(

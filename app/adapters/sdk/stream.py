@@ -13,11 +13,13 @@ keeps counting across them.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from app.ports.chat_backend import Delta, TextDelta, ToolCallDelta, ToolNotice
 from app.ports.request_context import RequestContext
 from app.services.held import client_call_id
+from app.services.upstream_hosted import CALL_ITEMS
 
 _CALLS = ("tool_called", "handoff_requested")
 _OUTPUTS = ("tool_output", "handoff_occured")  # sic: the SDK's spelling
@@ -25,6 +27,17 @@ _OUTPUTS = ("tool_output", "handoff_occured")  # sic: the SDK's spelling
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
+
+
+def _hosted_notice(raw: Any, name: str) -> ToolNotice:
+    """A call the upstream ran (it arrives done): one notice, completed or failed."""
+    asked = getattr(raw, "action", None)
+    if asked is None:
+        asked = {"queries": getattr(raw, "queries", None)}
+    dump = getattr(asked, "model_dump", None)
+    arguments = json.dumps(dump() if callable(dump) else asked, default=str)
+    status = "failed" if getattr(raw, "status", "") == "failed" else "completed"
+    return ToolNotice(_text(getattr(raw, "id", "")), name, arguments, status)
 
 
 class DeltaTranslator:
@@ -66,6 +79,11 @@ class DeltaTranslator:
                 visible = client_call_id(self.ctx.request_id, len(self.visible_ids))
             self.visible_ids[item.call_id] = visible
             return [ToolCallDelta(index, visible, item.name, item.arguments or "", True)]
+        elif kind == "response.output_item.done" and (
+            hosted := CALL_ITEMS.get(str(getattr(data.item, "type", "")))
+        ):
+            # Announced where it ran, ahead of the answer's text of the same model call.
+            return [_hosted_notice(data.item, hosted)]
         elif kind == "response.function_call_arguments.delta":
             known = self._by_output_index.get(data.output_index)
             if known is not None and data.delta:

@@ -75,6 +75,7 @@ def build_upstream(settings: Settings) -> HttpUpstream:
             deadlines=deadlines,
             transport=ScriptedTransport(),
             scripted=True,
+            responses_api=settings.upstream_api != "chat_completions",
         )
     return HttpUpstream(
         base_url=settings.upstream_base_url,
@@ -83,4 +84,5 @@ def build_upstream(settings: Settings) -> HttpUpstream:
         models=settings.upstream_models,
         deadlines=deadlines,
         transport=upstream_transport(settings),
+        responses_api=settings.upstream_api != "chat_completions",
     )

@@ -28,7 +28,7 @@ import msgspec
 
 from app.adapters.upstream.failures import bad_response, status_error, transport_error
 from app.adapters.upstream.sse import SSEFrames
-from app.errors import UpstreamTimeout
+from app.errors import GatewayError, UpstreamTimeout
 from app.ports.upstream import PATHS, UpstreamCall
 
 _DONE = b"[DONE]"
@@ -59,9 +59,12 @@ class HttpUpstream:
         deadlines: Deadlines,
         transport: httpx2.AsyncBaseTransport | None = None,
         scripted: bool = False,
+        responses_api: bool = True,
     ) -> None:
         self.label = label
         self.scripted = scripted
+        # False with LEDGERGATE_UPSTREAM_API=chat_completions: no Responses call ever leaves.
+        self.responses_api = responses_api
         self.models = models
         self.deadlines = deadlines
         timeout = httpx2.Timeout(deadlines.operation_s, connect=min(10.0, deadlines.operation_s))
@@ -84,6 +87,14 @@ class HttpUpstream:
         return any(fnmatch.fnmatchcase(model, glob) for glob in self.models)
 
     async def send(self, call: UpstreamCall) -> AsyncGenerator[bytes, None]:
+        if call.api == "responses" and not self.responses_api:
+            raise GatewayError(
+                "LEDGERGATE_UPSTREAM_API=chat_completions: the gateway does not call the "
+                "upstream's Responses API.",
+                code="responses_api_disabled",
+                status=501,
+                error_type="server_error",
+            )
         request = httpx2.Request(
             "POST",
             self._urls[call.api],

@@ -7,7 +7,9 @@ when the request offers ``tools`` and no tool result follows the last user messa
 tool (the first whose name appears in the user's text, else the first offered) with arguments
 built from the tool's JSON schema; after ``tool`` messages it answers with text that quotes the
 results. A JSON-schema ``response_format`` is honoured on every text answer (after tool results
-too): the text is a JSON object of that schema, ``$ref``s and nested objects included.
+too): the text is a JSON object of that schema, ``$ref``s and nested objects included. On the
+Responses API, offered hosted tools (web and file search) are called as OpenAI's server calls
+them (``scripted_hosted``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import httpx2
 import msgspec
 
+from app.adapters.upstream import scripted_hosted as hosted
 from app.errors import GatewayError
 from app.services import responses_convert as rc
 from app.services import responses_events as rs
@@ -169,6 +172,13 @@ def plan_reply(body: dict[str, Any]) -> _Plan:
     return _Plan(text=f"Scripted answer: {user_text}")
 
 
+def _last_user_text(body: dict[str, Any]) -> str:
+    users = [
+        m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"
+    ]
+    return _text_of(users[-1].get("content")) if users else ""
+
+
 def _pieces(text: str, parts: int = 3) -> list[str]:
     """Split ``text`` into up to ``parts`` non-empty fragments that join back to it."""
     size = max(1, -(-len(text) // parts))
@@ -231,12 +241,15 @@ class ScriptedTransport(httpx2.AsyncBaseTransport):
             if not isinstance(body, dict):
                 raise rc.bad("The body must be an object.", "body")
             items = rc.input_items(body.get("input", []))
-            chat = rc.chat_body(body, rc.to_messages(items, body.get("instructions")))
+            functions, offered = hosted.split_tools(body)
+            chat = rc.chat_body(functions, rc.to_messages(items, body.get("instructions")))
         except (msgspec.DecodeError, GatewayError) as exc:
             return self._error(400, str(exc), "invalid_request")
         if (unknown := self._unknown_model(body)) is not None:
             return unknown
-        plan = plan_reply(chat)
+        user_text = _last_user_text(chat)
+        searched = hosted.hosted_call(items, offered, user_text)
+        plan = _Plan(text=hosted.answer(searched, user_text)) if searched else plan_reply(chat)
         completion = self.completion(chat, plan)
         digest = completion["id"].removeprefix("chatcmpl-scripted-")
         response_id = "resp_" + (digest + "0" * 32)[:32]
@@ -249,12 +262,14 @@ class ScriptedTransport(httpx2.AsyncBaseTransport):
                 body,
                 created_at=completion["created"],
                 status="completed",
-                output=rc.output_items(response_id, message),
+                output=([searched] if searched else []) + rc.output_items(response_id, message),
                 usage=usage,
             )
             return self._json(200, obj)
         framer = rs.EventFramer(response_id, body)
         frames = framer.start()
+        if searched:
+            frames += hosted.frames(framer, searched)
         for piece in _pieces(message.get("content") or ""):
             frames += framer.delta({"content": piece}, None)
         for n, call in enumerate(message.get("tool_calls") or ()):
