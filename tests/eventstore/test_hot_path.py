@@ -4,6 +4,7 @@ statement shapes and bounded writer caches."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import uuid
 from pathlib import Path
@@ -83,6 +84,31 @@ def test_uuid7_is_rfc_9562_v7_unique_and_increasing() -> None:
         assert value.version == 7 and value.variant == uuid.RFC_4122
     assert str(uuid.UUID(ids[0])) == ids[0]  # canonical text: stored as a 16-byte blob
     assert sqlite_writer.event_id_key(ids[0]) == uuid.UUID(ids[0]).bytes
+
+
+CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+UUID_LIKE = "0189ab3c-d2e4-7f01-8a2b-3c4d5e6f7a8b"
+
+
+def mutations(text: str) -> list[str]:
+    """Near misses of a canonical UUID: each character replaced by ones ``fromhex`` treats
+    specially (upper case, spaces, non-ASCII digits) or by a dash, and dashes moved."""
+    out = [text.upper(), text.replace("-", ""), text + " ", " " + text[1:], text[:-1] + "\n"]
+    for i in range(len(text)):
+        for c in ("A", "F", "g", " ", "-", "\u0660", "\xe9", "0"):
+            out.append(text[:i] + c + text[i + 1 :])
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from("0123456789abcdefABCDEF- \t\u0660"), min_size=30, max_size=38))
+def test_event_id_key_is_bytes_exactly_for_canonical_uuids(chars: list[str]) -> None:
+    for text in ["".join(chars), *mutations(UUID_LIKE)]:
+        key = sqlite_writer.event_id_key(text)
+        if CANONICAL_UUID.fullmatch(text):
+            assert key == uuid.UUID(text).bytes
+        else:
+            assert key == text
 
 
 async def test_every_group_size_uses_one_of_ten_statement_shapes(tmp_path: Path) -> None:

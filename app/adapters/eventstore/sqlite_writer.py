@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import re
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -89,13 +88,22 @@ _FIND = (
 )
 
 
-_UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
 def event_id_key(event_id: str) -> bytes | str:
-    """16 bytes for a canonical lowercase UUID string (it reads back identical), else the text."""
-    if len(event_id) == 36 and _UUID_TEXT.fullmatch(event_id):
-        return bytes.fromhex(event_id.replace("-", ""))
+    """16 bytes for a canonical lowercase UUID string (it reads back identical), else the text.
+
+    Canonical means ``[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}``; checked
+    without that regex (half the cost per event): four dashes in their places, and hex digits
+    that ``bytes.hex`` gives back unchanged (``fromhex`` also takes upper case and spaces).
+    """
+    if len(event_id) == 36 and event_id[8] == event_id[13] == event_id[18] == event_id[23] == "-":
+        digits = event_id.replace("-", "")
+        if len(digits) == 32:
+            try:
+                key = bytes.fromhex(digits)
+            except ValueError:
+                return event_id
+            if key.hex() == digits:
+                return key
     return event_id
 
 
