@@ -122,6 +122,19 @@ async def test_idempotent_retry_returns_original_positions(store: EventStore) ->
     assert await store.head() == 3
 
 
+async def test_event_ids_of_every_form_read_back_as_written(store: EventStore) -> None:
+    # A canonical UUID is stored as 16 bytes; anything else as its text, including a text of
+    # 16 bytes, an upper-case UUID and non-ASCII text.
+    ids = [uuid7(), "evt-1", "sixteen-bytes-id", uuid7().upper(), "événement", "x" * 200]
+    events = [delta(i, event_id=event_id) for i, event_id in enumerate(ids)]
+    assert await store.append("s", events[:3]) == [1, 2, 3]
+    assert await store.append("t", events[3:]) == [4, 5, 6]
+    assert await store.append("s", events[:3]) == [1, 2, 3]  # retries find them again
+    assert await store.append("t", events[3:], NO_STREAM) == [4, 5, 6]
+    assert [e.event_id for e in await store.read_all()] == ids
+    assert (await verify(store)).ok
+
+
 async def test_retry_in_the_same_group_is_idempotent(store: EventStore) -> None:
     batch = [delta(1)]
     futures = [await store.submit("s", batch, NO_STREAM) for _ in range(3)]
