@@ -5,6 +5,14 @@ Run: ``python -m bench.postgres [--server URL] [--quick] [--duration S]``. ``--s
 PostgreSQL server (default ``$LEDGERGATE_TEST_POSTGRES_URL`` or the local one); each run makes a
 fresh database and drops it. Prints Markdown tables and writes the JSON to ``bench/results/``.
 Not a test: the machine's other load moves the figures; read the ratios of one run.
+
+A/B of the log against another commit: ``python -m bench.postgres --baseline REF [--rounds 5]
+[--appenders 100] [--pattern request]``. Each round runs every selected log row once for this
+tree and once for ``REF`` (checked out into a temporary git worktree, run with the same venv),
+in alternating order, each in its own process and fresh database; prints the medians, their
+ratio and the load average. Besides events/s, every row reports CPU per event of the appending
+process and of the database's server backends (from ``/proc``; the server's WAL writer and
+checkpointer are not included), which move less with the machine's other load than rates do.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -59,6 +68,8 @@ async def log_run(url: str, appenders: int, total: int, awaited: bool) -> dict[s
     (submitted as they stream, durability awaited once per request: the latency is the flush's).
     """
     store = await open_event_store(Settings(database_url=url))
+    backends = server_backends(url)
+    server_cpu0, cpu0 = backends_cpu(backends), process_cpu()
     latencies: list[float] = []
     per_task = max(total // appenders, 1)
     done = 0
@@ -83,33 +94,157 @@ async def log_run(url: str, appenders: int, total: int, awaited: bool) -> dict[s
     t0 = time.perf_counter()
     await asyncio.gather(*(appender() for _ in range(appenders)))
     elapsed = time.perf_counter() - t0
+    cpu, server_cpu = process_cpu() - cpu0, backends_cpu(backends) - server_cpu0
     await store.close()
     return {
         "events": done,
         "rate": done / elapsed,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": percentile(latencies, 0.99) * 1000,
+        "client_cpu_us": cpu / done * 1e6,
+        "server_cpu_us": server_cpu / done * 1e6,
     }
 
 
-def log_bench(server: str, work: Path, quick: bool) -> list[dict[str, Any]]:
+def process_cpu() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def server_backends(url: str) -> list[int]:
+    """Process ids of the server backends connected to ``url``'s database (none for SQLite)."""
+    if not url.startswith("postgresql"):
+        return []
+    info = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(info, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def backends_cpu(pids: list[int]) -> float:
+    """User + system CPU seconds of ``pids`` (0 for a process that is gone or not readable)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def log_total(appenders: int, awaited: bool, quick: bool) -> int:
+    total = 2_000 * appenders if awaited else 100_000 if appenders > 1 else 20_000
+    return max(int(total * (0.2 if quick else 1.0)), 50)
+
+
+def log_bench(server: str, work: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
-    scale = 0.2 if quick else 1.0
-    for awaited in (False, True):
-        for n in APPENDERS:
-            total = int((2_000 * n if awaited else 100_000 if n > 1 else 20_000) * scale)
-            for backend in ("postgresql", "sqlite"):
-                with contextmanager_for(backend, server, work) as url:
-                    row = asyncio.run(log_run(url, n, max(total, 50), awaited))
-                row |= {"backend": backend, "appenders": n, "pattern": _pattern(awaited)}
-                rows.append(row)
-                print(
-                    f"  log {backend:10} {row['pattern']:18} {n:>3} appenders"
-                    f" {row['rate']:>9,.0f} events/s  p50 {row['p50_ms']:.2f} ms"
-                    f"  p99 {row['p99_ms']:.2f} ms",
-                    flush=True,
-                )
+    for awaited, n, backend in log_cells(args):
+        rows.append(log_row(server, work, backend, n, awaited, quick=args.quick))
+        print_row(rows[-1])
     return rows
+
+
+def log_cells(args: argparse.Namespace) -> list[tuple[bool, int, str]]:
+    patterns = {"request": [False], "awaited": [True], "both": [False, True]}[args.pattern]
+    backends = ["postgresql", "sqlite"] if args.backend == "both" else [args.backend]
+    appenders = args.appenders or list(APPENDERS)
+    return [(a, n, b) for a in patterns for n in appenders for b in backends]
+
+
+def log_row(
+    server: str, work: Path, backend: str, appenders: int, awaited: bool, *, quick: bool
+) -> dict[str, Any]:
+    total = log_total(appenders, awaited, quick)
+    with contextmanager_for(backend, server, work) as url:
+        row = asyncio.run(log_run(url, appenders, total, awaited))
+    return row | {"backend": backend, "appenders": appenders, "pattern": _pattern(awaited)}
+
+
+def print_row(row: dict[str, Any], prefix: str = "") -> None:
+    print(
+        f"  {prefix}log {row['backend']:10} {row['pattern']:19} {row['appenders']:>3} appenders"
+        f" {row['rate']:>9,.0f} events/s  p50 {row['p50_ms']:.2f} ms  p99 {row['p99_ms']:.2f} ms"
+        f"  CPU/event {row['client_cpu_us']:.1f} µs client, {row['server_cpu_us']:.1f} µs server",
+        flush=True,
+    )
+
+
+def ab_bench(server: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """This tree against ``args.baseline``: every log cell, both trees, alternating, per round."""
+    tree = work / "baseline"
+    sha = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", args.baseline],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    subprocess.run(
+        ["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), sha],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    variants = [("baseline", tree), ("current", REPO)]
+    runs: list[dict[str, Any]] = []
+    try:
+        for r in range(args.rounds):
+            for awaited, n, backend in log_cells(args):
+                order = variants if r % 2 == 0 else variants[::-1]
+                for name, root in order:
+                    row = _child_row(root, server, backend, n, awaited, quick=args.quick)
+                    row |= {"variant": name, "round": r + 1, "loadavg": os.getloadavg()[0]}
+                    runs.append(row)
+                    print_row(row, prefix=f"round {r + 1} {name:8} load {row['loadavg']:.1f} ")
+    finally:
+        subprocess.run(
+            ["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)],
+            capture_output=True, check=False,
+        )  # fmt: skip
+    print(f"\nmedians over {args.rounds} rounds, baseline {sha} against this tree:")
+    print(
+        "| appenders | pattern | backend | events/s base → current | ratio"
+        " | client CPU µs/event | server CPU µs/event |"
+    )
+    print("|---:|---|---|---:|---:|---:|---:|")
+    summary = []
+    for awaited, n, backend in log_cells(args):
+        cell = [x for x in runs if x["appenders"] == n and x["pattern"] == _pattern(awaited)
+                and x["backend"] == backend]  # fmt: skip
+        med = {
+            name: {k: statistics.median(x[k] for x in cell if x["variant"] == name)
+                   for k in ("rate", "p50_ms", "p99_ms", "client_cpu_us", "server_cpu_us")}
+            for name, _ in variants
+        }  # fmt: skip
+        b, c = med["baseline"], med["current"]
+        summary.append({"appenders": n, "pattern": _pattern(awaited), "backend": backend} | med)
+        print(
+            f"| {n} | {_pattern(awaited)} | {backend} | {b['rate']:,.0f} → {c['rate']:,.0f}"
+            f" | ×{c['rate'] / b['rate']:.2f} | {b['client_cpu_us']:.1f} → {c['client_cpu_us']:.1f}"
+            f" | {b['server_cpu_us']:.1f} → {c['server_cpu_us']:.1f} |"
+        )
+    return {"baseline": sha, "runs": runs, "summary": summary}
+
+
+def _child_row(
+    root: Path, server: str, backend: str, appenders: int, awaited: bool, *, quick: bool
+) -> dict[str, Any]:
+    """One log row in a fresh process importing ``app`` from ``root`` (this file's code)."""
+    args = [
+        "--server",
+        server,
+        "--one-row",
+        f"{backend}:{appenders}:{'awaited' if awaited else 'request'}",
+    ]
+    if quick:
+        args.append("--quick")
+    # ``-c`` puts the working directory (``root``) first on sys.path; this file runs as-is.
+    code = "import runpy, sys; sys.argv[1:] = %r; runpy.run_path(%r, run_name='__main__')"
+    cmd = [sys.executable, "-c", code % (args, str(Path(__file__).resolve()))]
+    env = os.environ | {"PYTHONPATH": str(root)}
+    out = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=True)
+    row: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return row
 
 
 def _pattern(awaited: bool) -> str:
@@ -211,14 +346,31 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="a fifth of the log volumes")
     p.add_argument("--duration", type=float, default=8.0, help="seconds per gateway cell")
     p.add_argument("--skip", choices=["log", "gateway"], default=None)
+    p.add_argument("--appenders", type=int, action="append", help="log rows: appenders (repeat)")
+    p.add_argument("--pattern", choices=["request", "awaited", "both"], default="both")
+    p.add_argument("--backend", choices=["postgresql", "sqlite", "both"], default="both")
+    p.add_argument("--baseline", help="A/B of the log: this tree against this git commit")
+    p.add_argument("--rounds", type=int, default=5, help="A/B rounds")
+    p.add_argument("--one-row", help=argparse.SUPPRESS)  # BACKEND:APPENDERS:PATTERN, for A/B
     args = p.parse_args(argv)
+    if args.one_row:
+        backend, n, pattern = args.one_row.split(":")
+        with tempfile.TemporaryDirectory(prefix="ledgergate-pgbench-") as tmp:
+            row = log_row(
+                args.server, Path(tmp), backend, int(n), pattern == "awaited", quick=args.quick
+            )
+        print(json.dumps(row | {"app": str(Path(open_event_store.__code__.co_filename).parent)}))
+        return 0
     work = Path(tempfile.mkdtemp(prefix="ledgergate-pgbench-"))
     report: dict[str, Any] = {"args": vars(args), "loadavg_at_start": os.getloadavg()}
     try:
-        if args.skip != "log":
+        if args.baseline:
+            print(f"event log, this tree against {args.baseline} …", flush=True)
+            report["ab"] = ab_bench(args.server, work, args)
+        elif args.skip != "log":
             print("event log (fresh database per row) …", flush=True)
-            report["log"] = log_bench(args.server, work, args.quick)
-        if args.skip != "gateway":
+            report["log"] = log_bench(args.server, work, args)
+        if args.skip != "gateway" and not args.baseline:
             print(f"gateway, c=32 ({args.duration:.0f} s per cell) …", flush=True)
             report["gateway"] = gateway_bench(args.server, work, args.duration)
     finally:
