@@ -6,13 +6,14 @@ PostgreSQL server (default ``$LEDGERGATE_TEST_POSTGRES_URL`` or the local one); 
 fresh database and drops it. Prints Markdown tables and writes the JSON to ``bench/results/``.
 Not a test: the machine's other load moves the figures; read the ratios of one run.
 
-A/B of the log against another commit: ``python -m bench.postgres --baseline REF [--rounds 5]
-[--appenders 100] [--pattern request]``. Each round runs every selected log row once for this
-tree and once for ``REF`` (checked out into a temporary git worktree, run with the same venv),
-in alternating order, each in its own process and fresh database; prints the medians, their
-ratio and the load average. Besides events/s, every row reports CPU per event of the appending
-process and of the database's server backends (from ``/proc``; the server's WAL writer and
-checkpointer are not included), which move less with the machine's other load than rates do.
+A/B of the log against another commit: ``python -m bench.postgres --baseline REF
+[--current REF] [--rounds 5] [--appenders 100] [--pattern request]``. Each round runs every
+selected log row once for this tree (or ``--current``) and once for ``REF`` (checked out into
+temporary git worktrees, run with the same venv), in alternating order, each in its own process
+and fresh database; prints the medians, their ratio and the load average. Besides events/s,
+every row reports CPU per event of the appending process and of the database's server backends
+(from ``/proc``; the server's WAL writer and checkpointer are not included), which move less
+with the machine's other load than rates do.
 """
 
 from __future__ import annotations
@@ -176,16 +177,11 @@ def print_row(row: dict[str, Any], prefix: str = "") -> None:
 
 def ab_bench(server: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     """This tree against ``args.baseline``: every log cell, both trees, alternating, per round."""
-    tree = work / "baseline"
-    sha = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", args.baseline],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-    subprocess.run(
-        ["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), sha],
-        capture_output=True, check=True,
-    )  # fmt: skip
-    variants = [("baseline", tree), ("current", REPO)]
+    sha = _worktree(args.baseline, work / "baseline")
+    variants = [("baseline", work / "baseline"), ("current", REPO)]
+    if args.current:  # a commit too, so that editing the tree meanwhile changes nothing
+        _worktree(args.current, work / "current")
+        variants[1] = ("current", work / "current")
     runs: list[dict[str, Any]] = []
     try:
         for r in range(args.rounds):
@@ -197,11 +193,14 @@ def ab_bench(server: str, work: Path, args: argparse.Namespace) -> dict[str, Any
                     runs.append(row)
                     print_row(row, prefix=f"round {r + 1} {name:8} load {row['loadavg']:.1f} ")
     finally:
-        subprocess.run(
-            ["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)],
-            capture_output=True, check=False,
-        )  # fmt: skip
-    print(f"\nmedians over {args.rounds} rounds, baseline {sha} against this tree:")
+        for _, tree in variants:
+            if tree != REPO:
+                subprocess.run(
+                    ["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)],
+                    capture_output=True, check=False,
+                )  # fmt: skip
+    current = args.current or "this tree"
+    print(f"\nmedians over {args.rounds} rounds, baseline {sha} against {current}:")
     print(
         "| appenders | pattern | backend | events/s base → current | ratio"
         " | client CPU µs/event | server CPU µs/event |"
@@ -224,6 +223,19 @@ def ab_bench(server: str, work: Path, args: argparse.Namespace) -> dict[str, Any
             f" | {b['server_cpu_us']:.1f} → {c['server_cpu_us']:.1f} |"
         )
     return {"baseline": sha, "runs": runs, "summary": summary}
+
+
+def _worktree(ref: str, into: Path) -> str:
+    """Check ``ref`` out into ``into`` (a detached git worktree); its short commit id."""
+    sha = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", ref],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    subprocess.run(
+        ["git", "-C", str(REPO), "worktree", "add", "--detach", str(into), sha],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    return sha
 
 
 def _child_row(
@@ -350,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pattern", choices=["request", "awaited", "both"], default="both")
     p.add_argument("--backend", choices=["postgresql", "sqlite", "both"], default="both")
     p.add_argument("--baseline", help="A/B of the log: this tree against this git commit")
+    p.add_argument("--current", help="A/B: this commit instead of the working tree")
     p.add_argument("--rounds", type=int, default=5, help="A/B rounds")
     p.add_argument("--one-row", help=argparse.SUPPRESS)  # BACKEND:APPENDERS:PATTERN, for A/B
     args = p.parse_args(argv)
