@@ -56,7 +56,22 @@ _HASH_LENGTH = _LENGTH(32)
 ROWS_PER_WRITE = 256
 """Rows formatted before they are sent: the server inserts them while the next ones are hashed."""
 _LOCK_HEAD = "SELECT position, hash FROM event_log_head WHERE id = 1 FOR UPDATE"
-_SET_HEAD = "UPDATE event_log_head SET position = %s, hash = %s WHERE id = 1"
+_SET_HEAD = (  # and wake every node: one statement, sent with the COMMIT in one round trip
+    "WITH head AS (UPDATE event_log_head SET position = %s, hash = %s WHERE id = 1"
+    f" RETURNING position) SELECT pg_notify('{CHANNEL}', position::text) FROM head"
+)
+# Ids and current versions of the named streams, creating the missing ones: one round trip,
+# sent with the head's lock (so the versions are read under it). A name another transaction
+# created after this statement's snapshot is in neither half; the caller asks again for it.
+_STREAMS = (
+    "WITH names AS (SELECT unnest(%s::text[]) AS name),"
+    " new AS (INSERT INTO event_streams (name) SELECT name FROM names"
+    " ON CONFLICT (name) DO NOTHING RETURNING name, stream_id)"
+    " SELECT name, stream_id, 0 FROM new UNION ALL"
+    " SELECT s.name, s.stream_id,"
+    " coalesce((SELECT max(e.version) FROM events e WHERE e.stream_id = s.stream_id), 0)"
+    " FROM event_streams s JOIN names USING (name)"
+)
 _FIND = (
     "SELECT e.event_id, e.position, s.name, t.name, e.schema_version, e.data, e.meta"
     " FROM events e JOIN event_streams s ON s.stream_id = e.stream_id"
@@ -84,6 +99,7 @@ class Written:
     """What one attempt at a group wrote: published to the caches only once it commits."""
 
     head: int
+    hash: bytes | None = None  # the new chain head's hash, if rows were written
     results: list[list[int] | BaseException] = field(default_factory=list)
     streams: dict[str, int] = field(default_factory=dict)
     types: dict[str, int] = field(default_factory=dict)
@@ -120,7 +136,10 @@ class PostgresWriter:
                 self.conn.rollback()
                 self._versions.clear()
                 out = self._write(group, careful=True)
-            self.conn.commit()
+            with self.conn.pipeline():  # the head, NOTIFY and COMMIT: one round trip
+                if out.hash is not None:
+                    self.conn.execute(_SET_HEAD, (out.head, out.hash))
+                self.conn.commit()
         except BaseException:
             self.conn.rollback()
             self._versions.clear()
@@ -153,16 +172,25 @@ class PostgresWriter:
 
     def _write(self, group: Sequence[Batch], careful: bool) -> Written:
         conn = self.conn
-        row = conn.execute(_LOCK_HEAD).fetchone()
+        names = {b.stream for b in group}
+        ask = [n for n in names if self._versions.get(self._streams.get(n, -1)) is None]
+        with conn.pipeline():  # BEGIN, the head's lock, and the streams: one round trip
+            locked = conn.execute(_LOCK_HEAD)
+            asked = conn.execute(_STREAMS, (ask,)) if ask else None
+        row = locked.fetchone()
         assert row is not None, "event_log_head has no row: run `ledgergate migrate`"
         out = Written(int(row[0]))
         head, prev = out.head, bytes(row[1])
-        known = self._versions if head == self._versions_head else {}
-        names = {b.stream for b in group}
-        out.streams = self._ids("event_streams", "stream_id", names, self._streams)
+        fresh: dict[int, int] = {}  # read under the lock
+        for name, sid, version in asked.fetchall() if asked is not None else ():
+            out.streams[str(name)] = int(sid)
+            fresh[int(sid)] = int(version)
+        missing = {n for n in ask if n not in out.streams}  # created by another node just now
+        out.streams |= self._ids("event_streams", "stream_id", missing, {})
         type_names = {e.type for b in group for e in b.events}
         out.types = self._ids("event_types", "type_id", type_names, self._types)
-        stream_ids = {n: self._streams.get(n) or out.streams[n] for n in names}
+        stream_ids = {n: out.streams.get(n) or self._streams[n] for n in names}
+        known = (self._versions if head == self._versions_head else {}) | fresh
         versions = out.versions = self._stream_versions(set(stream_ids.values()), known)
         if careful:
             stored = self._find([e.event_id for b in group for e in b.events])
@@ -199,9 +227,7 @@ class PostgresWriter:
             head += count
             versions[stream_id] = current + count
         if accepted:
-            prev = self._copy(accepted, out.types, prev)
-            conn.execute(_SET_HEAD, (head, prev))
-            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(head)))
+            out.hash = self._copy(accepted, out.types, prev)
         out.head = head
         return out
 
