@@ -44,6 +44,7 @@ from app.api.auth import key_freshness_middleware
 from app.api.cors import CorsMiddleware
 from app.api.deps import dependencies
 from app.api.exception_handlers import EXCEPTION_HANDLERS
+from app.heap import freeze_startup_heap
 from app.ports.discovery import ScanReport
 from app.services.agents import AgentRegistry
 from app.services.audit import AuditService
@@ -145,6 +146,7 @@ def create_app(settings: Settings, *, recover_unfinished: bool = True) -> Litest
             loop.call_soon_threadsafe(closing.set)
 
         undo_signals = on_exit_signal(stopping)
+        freeze_startup_heap()  # full collections skip what start-up made (app/heap.py)
         try:
             yield
         finally:
