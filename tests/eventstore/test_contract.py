@@ -123,14 +123,16 @@ async def test_idempotent_retry_returns_original_positions(store: EventStore) ->
 
 
 async def test_event_ids_of_every_form_read_back_as_written(store: EventStore) -> None:
-    # A canonical UUID is stored as 16 bytes; anything else as its text, including a text of
-    # 16 bytes, an upper-case UUID and non-ASCII text.
-    ids = [uuid7(), "evt-1", "sixteen-bytes-id", uuid7().upper(), "événement", "x" * 200]
+    # A canonical UUID is stored as 16 bytes; anything else as its text, including texts of 16
+    # and 17 bytes (PostgreSQL pads a 16-byte text with a NUL), an upper-case UUID, non-ASCII
+    # text and a long one.
+    ids = ["x", "sixteen-bytes-id", "seventeen-bytes-i", uuid7()]
+    ids += [uuid7().upper(), "événement", "x" * 200, uuid7()]
     events = [delta(i, event_id=event_id) for i, event_id in enumerate(ids)]
-    assert await store.append("s", events[:3]) == [1, 2, 3]
-    assert await store.append("t", events[3:]) == [4, 5, 6]
-    assert await store.append("s", events[:3]) == [1, 2, 3]  # retries find them again
-    assert await store.append("t", events[3:], NO_STREAM) == [4, 5, 6]
+    assert await store.append("s", events[:4]) == [1, 2, 3, 4]
+    assert await store.append("t", events[4:]) == [5, 6, 7, 8]
+    assert await store.append("s", events[:4]) == [1, 2, 3, 4]  # retries find them again
+    assert await store.append("t", events[4:], NO_STREAM) == [5, 6, 7, 8]
     assert [e.event_id for e in await store.read_all()] == ids
     assert (await verify(store)).ok
 

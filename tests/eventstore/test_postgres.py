@@ -1,15 +1,12 @@
-"""What only the PostgreSQL store can show: several processes on one database, crashes, alembic.
+"""What only the PostgreSQL store can show: alembic, 64-bit columns, the unique backstop.
+
+Several writer processes and crashes: ``test_processes.py`` (both backends).
 
 Every test gets its own database (``pg_url``); skipped with a reason when no server is set.
 """
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import psycopg
@@ -17,7 +14,6 @@ import pytest
 from alembic import command
 
 from app.adapters.eventstore import open_event_store
-from app.adapters.eventstore.export import verify
 from app.adapters.eventstore.migrate import (
     alembic_config,
     conninfo,
@@ -33,14 +29,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 async def open_pg(url: str) -> EventStore:
     return await open_event_store(Settings(database_url=url))
-
-
-def start_appender(url: str, tag: str, batches: int, tasks: int = 4) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.eventstore.appender", url, tag, str(batches), str(tasks)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-    )
 
 
 def tables(url: str) -> set[str]:
@@ -83,71 +71,3 @@ async def test_unique_index_is_the_backstop(pg_url: str) -> None:
             "INSERT INTO events SELECT 2, '\\x00', stream_id, version, type_id, schema_version,"
             " recorded_at, data, meta, hash FROM events WHERE position = 1"
         )
-
-
-async def test_two_writer_processes_and_a_tailing_reader_see_no_hole(pg_url: str) -> None:
-    store = await open_pg(pg_url)  # migrates; then only reads, woken by NOTIFY
-    procs = [start_appender(pg_url, tag, 300, tasks=8) for tag in ("a", "b")]
-    seen = 0
-    acked: list[int] = []
-    try:
-        # 300 batches of 1, 2, 3, 1, 2, 3… events per process: 600 events each.
-        async for page in store.subscribe(after=0, batch=50):
-            positions = [e.position for e in page]
-            assert positions == list(range(seen + 1, seen + 1 + len(page)))
-            seen = positions[-1]
-            if seen >= 1200:
-                break
-        for proc in procs:
-            out, _ = proc.communicate(timeout=60)
-            assert proc.returncode == 0
-            acked += [int(p) for p in out.split()]
-    finally:
-        for proc in procs:
-            proc.kill()
-    assert sorted(acked) == list(range(1, 1201))
-    assert await store.head() == 1200
-    verdict = await verify(store)
-    assert verdict.ok and verdict.count == 1200
-    await store.close()
-
-
-async def test_sigkill_mid_append_loses_nothing_acknowledged(pg_url: str) -> None:
-    store = await open_pg(pg_url)
-    await store.close()
-    survivor = start_appender(pg_url, "live", 0)
-    victim = start_appender(pg_url, "k", 0)
-    assert victim.stdout is not None and survivor.stdout is not None
-    acked: list[int] = []
-    try:
-        while len(acked) < 400:
-            line = await asyncio.to_thread(victim.stdout.readline)
-            assert line, "the appender died before being killed"
-            acked += [int(p) for p in line.split()]
-        os.kill(victim.pid, signal.SIGKILL)
-        victim.wait()
-        for _ in range(50):  # the other writer goes on past the dead one's last commit
-            assert await asyncio.to_thread(survivor.stdout.readline)
-    finally:
-        survivor.kill()
-        survivor.wait()
-        victim.kill()
-    with psycopg.connect(conninfo(pg_url)) as conn:
-        present = {row[0] for row in conn.execute("SELECT position FROM events")}
-    assert set(acked) <= present
-    assert present == set(range(1, max(present) + 1))
-    store = await open_pg(pg_url)
-    assert (await verify(store)).ok
-    assert await store.append("after", [delta(1)]) == [max(present) + 1]
-    await store.close()
-
-
-async def test_text_event_ids_of_every_length_read_back(pg_url: str) -> None:
-    from domain.ports import NewEvent
-
-    store = await open_pg(pg_url)
-    ids = ["x", "sixteen-chars-id", "seventeen-chars-i", "00000000-0000-7000-8000-000000000001"]
-    await store.append("s", [NewEvent(i, "t", 1, b"{}") for i in ids])
-    assert [e.event_id for e in await store.read_all()] == ids
-    assert await store.append("s", [NewEvent(i, "t", 1, b"{}") for i in ids]) == [1, 2, 3, 4]
-    await store.close()

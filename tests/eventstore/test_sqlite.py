@@ -1,11 +1,10 @@
-"""What only the SQLite store can show: other processes, crashes, tampering, the unique backstop."""
+"""What only the SQLite store can show: tampering, export, the unique backstop.
+
+Several writer processes and crashes: ``test_processes.py`` (both backends)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -31,14 +30,6 @@ async def open_sqlite(url: str) -> EventStore:
     return await open_event_store(Settings(database_url=url))
 
 
-def start_appender(url: str, tag: str, batches: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.eventstore.appender", url, tag, str(batches)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-    )
-
-
 async def test_unique_index_is_the_backstop(db_url: str) -> None:
     store = await open_sqlite(db_url)
     await store.append("s", [delta(1)])
@@ -50,57 +41,6 @@ async def test_unique_index_is_the_backstop(db_url: str) -> None:
             " recorded_at, data, meta, hash FROM events WHERE position = 1"
         )
     conn.close()
-
-
-async def test_two_writer_processes_and_a_tailing_reader_see_no_hole(db_url: str) -> None:
-    store = await open_sqlite(db_url)  # migrates; then only reads
-    procs = [start_appender(db_url, tag, 150) for tag in ("a", "b")]
-    seen = 0
-    acked: list[int] = []
-    try:
-        # 150 batches of 1..3 events per process: 300 events each.
-        async for page in store.subscribe(after=0, batch=50):
-            positions = [e.position for e in page]
-            assert positions == list(range(seen + 1, seen + 1 + len(page)))
-            seen = positions[-1]
-            if seen >= 600:
-                break
-        for proc in procs:
-            out, _ = proc.communicate(timeout=60)
-            assert proc.returncode == 0
-            acked += [int(p) for p in out.split()]
-    finally:
-        for proc in procs:
-            proc.kill()
-    assert sorted(acked) == list(range(1, 601))
-    assert await store.head() == 600
-    verdict = await verify(store)
-    assert verdict.ok and verdict.count == 600
-    await store.close()
-
-
-async def test_sigkill_mid_append_loses_nothing_acknowledged(db_url: str) -> None:
-    store = await open_sqlite(db_url)
-    await store.close()
-    proc = start_appender(db_url, "k", 0)
-    assert proc.stdout is not None
-    acked: list[int] = []
-    while len(acked) < 400:
-        line = await asyncio.to_thread(proc.stdout.readline)
-        assert line, "the appender died before being killed"
-        acked += [int(p) for p in line.split()]
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    conn = sqlite3.connect(db_path(db_url))
-    assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    present = {row[0] for row in conn.execute("SELECT position FROM events")}
-    conn.close()
-    assert set(acked) <= present
-    assert present == set(range(1, max(present) + 1))
-    store = await open_sqlite(db_url)
-    assert (await verify(store)).ok
-    assert await store.append("after", [delta(1)]) == [max(present) + 1]
-    await store.close()
 
 
 def run(args: list[str], **kwargs: Any) -> subprocess.CompletedProcess[Any]:
