@@ -329,16 +329,7 @@ class Discovery:
                 return  # reloaded or removed meanwhile
             if self.registry.get(source.name) is served.entry:
                 self.registry.remove(source.name)
-            event = DropinFailed(
-                scan_id=self._last_scan,
-                name=source.name,
-                path=str(source.path),
-                kind="agent",
-                error_type=error.error_type,
-                message=error.message,
-                remediation=error.remediation,
-                digest=digest,
-            )
+            event = _failed_event(self._last_scan, source, error, digest)
             self.registry.failed = {**self.registry.failed, source.name: event}
             await self._record(event)
 
@@ -366,16 +357,7 @@ class Discovery:
     async def _fail(
         self, report: ScanReport, source: DropinSource, error: DropinError, digest: str = ""
     ) -> None:
-        event = DropinFailed(
-            scan_id=report.scan_id,
-            name=source.name,
-            path=str(source.path),
-            kind="agent",
-            error_type=error.error_type,
-            message=error.message,
-            remediation=error.remediation,
-            digest=digest,
-        )
+        event = _failed_event(report.scan_id, source, error, digest)
         report.failed.append(event)
         await self._record(event)
 
@@ -404,3 +386,18 @@ def _forget(module: LoadedModule) -> None:
     from app.adapters.discovery.loader import forget
 
     forget(module.private_name)
+
+
+def _failed_event(
+    scan_id: str, source: DropinSource, error: DropinError, digest: str
+) -> DropinFailed:
+    return DropinFailed(
+        scan_id=scan_id,
+        name=source.name,
+        path=str(source.path),
+        kind="agent",
+        error_type=error.error_type,
+        message=error.message,
+        remediation=error.remediation,
+        digest=digest,
+    )
