@@ -36,11 +36,10 @@ import_sdk()
 from app.adapters.discovery.files import DropinSource  # noqa: E402
 from app.adapters.discovery.loader import classify, load_python  # noqa: E402
 from app.adapters.sdk.runner_hook import install_runner_hook  # noqa: E402
-from app.adapters.toolmodules import check_tool_module  # noqa: E402
+from app.adapters.toolmodules import FailedToolModule, check_tool_module  # noqa: E402
 from app.adapters.workers import worker  # noqa: E402
 from app.adapters.workers.protocol import ProbeRequest, ProbeResult  # noqa: E402
 from app.services.agents import DropinError  # noqa: E402
-from app.services.tools import ToolManager, ToolSpec  # noqa: E402
 
 WATCHED = ("agents", "openai", "app", "domain")
 _MB = 1024 * 1024
@@ -106,20 +105,6 @@ def patched(before: Snapshot, after: Snapshot) -> list[str]:
     )
 
 
-def _publish(tools: list[tuple[str, str, dict[str, Any], bool]]) -> None:
-    # ``use_gateway_tool`` at import looks up published specs; the functions stay in the gateway.
-    manager = ToolManager(max_threads=1)
-    for name, description, parameters, strict in tools:
-        manager.register(
-            ToolSpec(name=name, description=description, parameters=parameters, strict=strict),
-            _not_here,
-        )
-
-
-def _not_here(*_args: Any, **_kwargs: Any) -> Any:
-    raise RuntimeError("gateway tools do not run in an import probe")
-
-
 def prepare() -> Snapshot:
     """Set the process up as the gateway's is, once in the server; the baseline to judge by."""
     install_runner_hook()
@@ -130,7 +115,7 @@ def judge(request: ProbeRequest, before: Snapshot) -> ProbeResult:
     """Import the drop-in and judge what it did to the process; never raises."""
     if request.kind == "tool_module":
         return _judge_tool_module(request, before)
-    _publish(request.gateway_tools)
+    worker.publish_gateway_tools(request.gateway_tools)
     source = DropinSource(
         name=request.name,
         path=Path(request.path),
@@ -151,13 +136,7 @@ def judge(request: ProbeRequest, before: Snapshot) -> ProbeResult:
     except MemoryError as exc:
         return _memory(request, exc)
     except BaseException as exc:  # KeyboardInterrupt, SystemExit: the gateway would have died
-        failure = classify(exc, source)
-        return ProbeResult(
-            ok=False,
-            error_type=failure.error_type,
-            message=failure.message,
-            remediation=failure.remediation,
-        )
+        return _refused(classify(exc, source))
     return _aftermath(before, threads) or ProbeResult(ok=True)
 
 
@@ -168,13 +147,17 @@ def _judge_tool_module(request: ProbeRequest, before: Snapshot) -> ProbeResult:
     except MemoryError as exc:
         return _memory(request, exc)
     if failure is not None:
-        return ProbeResult(
-            ok=False,
-            error_type=failure.error_type,
-            message=failure.message,
-            remediation=failure.remediation,
-        )
+        return _refused(failure)
     return _aftermath(before, threads) or ProbeResult(ok=True)
+
+
+def _refused(failure: DropinError | FailedToolModule) -> ProbeResult:
+    return ProbeResult(
+        ok=False,
+        error_type=failure.error_type,
+        message=failure.message,
+        remediation=failure.remediation,
+    )
 
 
 def _aftermath(before: Snapshot, threads: set[threading.Thread]) -> ProbeResult | None:

@@ -270,8 +270,9 @@ class RemoteCaller:
                 self.link.out.send(p.ModelStop(run=self.run, call=n))
 
 
-def _publish(tools: list[tuple[str, str, dict[str, Any], bool]]) -> None:
-    # ``use_gateway_tool`` at import looks up published specs; the functions stay in the gateway.
+def publish_gateway_tools(tools: list[tuple[str, str, dict[str, Any], bool]]) -> None:
+    # ``use_gateway_tool`` at import looks up published specs; the functions stay in the gateway
+    # (shared with the import probes).
     manager = ToolManager(max_threads=1)
     for name, description, parameters, strict in tools:
         manager.register(
@@ -335,7 +336,7 @@ async def _main(request: p.ProbeRequest, fd: int) -> None:
     sock = socket.socket(fileno=fd)
     reader, writer = await asyncio.open_unix_connection(sock=sock)
     out = Writer(writer)
-    _publish(request.gateway_tools)
+    publish_gateway_tools(request.gateway_tools)
     hello, entry = _load(request)
     out.send(hello)
     if entry is None:
