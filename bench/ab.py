@@ -16,26 +16,15 @@ start-up; JSON to ``bench/results/ab-<timestamp>.json``.
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
 import statistics
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.loadgen_procs import ensure_wrk, free_port, memory_mb, start, stop, wait_http
-from bench.overhead import (
-    MASTER_KEY,
-    REPO,
-    RESULTS,
-    Target,
-    gateway_env,
-    machine,
-    measure_cell,
-)
+from bench.loadgen_procs import ensure_wrk, memory_mb
+from bench.overhead import Target, machine, measure_cell
+from bench.rig import MASTER_KEY, REPO, Servers, gateway_env, save
 
 CELLS = (("json", 1), ("json", 32), ("stream", 32))
 
@@ -79,76 +68,65 @@ def _checkout(ref: str, into: Path) -> str:
     return sha
 
 
-def _gateway(tree: Path, fake_port: int, work: Path, name: str, extra: dict[str, str]) -> Any:
-    db = work / f"{name}.db"
-    env = gateway_env(fake_port, db)
-    env.update(extra)
-    env["PYTHONPATH"] = str(tree)  # this tree's ``app``, whatever the venv's editable install
-    port = free_port()
-    cmd = [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    proc = start([*cmd, "--workers", "1"], work / f"{name}.log", env, tree)
-    wait_http(f"http://127.0.0.1:{port}/readyz", proc, work / f"{name}.log")
-    return proc, Target(name, port, proc.pid, MASTER_KEY)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     wrk = ensure_wrk()
-    work = Path(tempfile.mkdtemp(prefix="ledgergate-ab-"))
-    procs: list[Any] = []
-    baseline_tree = work / "baseline"
     report: dict[str, Any] = {"machine": machine(), "args": vars(args), "rows": []}
-    try:
-        report["baseline"] = _checkout(args.baseline, baseline_tree)
-        fake_port = free_port()
-        fake_cmd = [sys.executable, "-m", "bench.fake_upstream", "--port", str(fake_port)]
-        fake = start(fake_cmd, work / "fake.log", cwd=REPO)
-        procs.append(fake)
-        wait_http(f"http://127.0.0.1:{fake_port}/v1/models", fake, work / "fake.log")
-        variants: list[tuple[str, Path, dict[str, str]]] = [
-            ("baseline", baseline_tree, dict(s.split("=", 1) for s in args.baseline_setting)),
-            ("current", REPO, {}),
-        ]
-        for spec in args.variant:
-            name, _, setting = spec.partition("=")
-            key, _, value = setting.partition("=")
-            variants.append((name, REPO, {key: value}))
-        targets: list[Target] = []
-        report["idle"] = {}
-        for name, tree, extra in variants:
-            proc, target = _gateway(tree, fake_port, work, name, extra)
-            procs.append(proc)
-            targets.append(target)
-            time.sleep(2)  # let start-up work (scans, projections) finish before sampling RSS
-            report["idle"][name] = memory_mb(proc.pid)
-            print(f"{name}: idle RSS {report['idle'][name]['rss_mb']:.1f} MB", flush=True)
-        direct = Target("direct", fake_port, fake.pid, None)
-        for r in range(args.rounds):
-            print(f"round {r + 1}/{args.rounds}", flush=True)
-            for mode, conns in CELLS:
-                order = targets[r % len(targets) :] + targets[: r % len(targets)]
-                if conns == 1:
-                    order = [direct, *order]
-                for target in order:
-                    row = measure_cell(wrk, target, fake.pid, mode=mode, conns=conns, args=args)
-                    row["round"] = r
-                    report["rows"].append(row)
-        report["summary"] = summary(report["rows"], [t.name for t in targets])
-        print_summary(report["summary"], report["baseline"])
-        RESULTS.mkdir(exist_ok=True)
-        out = RESULTS / f"ab-{time.strftime('%Y%m%d-%H%M%S')}.json"
-        out.write_text(json.dumps(report, indent=2))
-        print(f"wrote {out}")
-        return 0
-    finally:
-        for proc in reversed(procs):
-            stop(proc)
-        subprocess.run(
-            ["git", "-C", str(REPO), "worktree", "remove", "--force", str(baseline_tree)],
-            capture_output=True,
-            check=False,
-        )
-        shutil.rmtree(work, ignore_errors=True)
+    with Servers("ledgergate-ab-") as servers:
+        baseline_tree = servers.work / "baseline"
+        try:
+            report["baseline"] = _checkout(args.baseline, baseline_tree)
+            _measure(args, wrk, servers, baseline_tree, report)
+        finally:
+            servers.stop_all()
+            subprocess.run(
+                ["git", "-C", str(REPO), "worktree", "remove", "--force", str(baseline_tree)],
+                capture_output=True,
+                check=False,
+            )
+    report["summary"] = summary(report["rows"], list(report["idle"]))
+    print_summary(report["summary"], report["baseline"])
+    print(f"wrote {save(report, 'ab')}")
+    return 0
+
+
+def _measure(
+    args: argparse.Namespace,
+    wrk: str,
+    servers: Servers,
+    baseline_tree: Path,
+    report: dict[str, Any],
+) -> None:
+    fake, fake_port = servers.fake_upstream()
+    variants: list[tuple[str, Path, dict[str, str]]] = [
+        ("baseline", baseline_tree, dict(s.split("=", 1) for s in args.baseline_setting)),
+        ("current", REPO, {}),
+    ]
+    for spec in args.variant:
+        name, _, setting = spec.partition("=")
+        key, _, value = setting.partition("=")
+        variants.append((name, REPO, {key: value}))
+    targets: list[Target] = []
+    report["idle"] = {}
+    for name, tree, extra in variants:
+        env = gateway_env(fake_port, servers.work / f"{name}.db") | extra
+        env["PYTHONPATH"] = str(tree)  # this tree's ``app``, whatever the venv's editable install
+        proc, port = servers.gateway(name, env, tree=tree, module=True)
+        targets.append(Target(name, port, proc.pid, MASTER_KEY))
+        time.sleep(2)  # let start-up work (scans, projections) finish before sampling RSS
+        report["idle"][name] = memory_mb(proc.pid)
+        print(f"{name}: idle RSS {report['idle'][name]['rss_mb']:.1f} MB", flush=True)
+    direct = Target("direct", fake_port, fake.pid, None)
+    for r in range(args.rounds):
+        print(f"round {r + 1}/{args.rounds}", flush=True)
+        for mode, conns in CELLS:
+            order = targets[r % len(targets) :] + targets[: r % len(targets)]
+            if conns == 1:
+                order = [direct, *order]
+            for target in order:
+                row = measure_cell(wrk, target, fake.pid, mode=mode, conns=conns, args=args)
+                row["round"] = r
+                report["rows"].append(row)
 
 
 def summary(rows: list[dict[str, Any]], names: list[str]) -> dict[str, dict[str, float]]:

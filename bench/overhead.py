@@ -11,15 +11,12 @@ A benchmark, not a test: the figures depend on the machine and whatever else run
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import secrets
-import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +24,6 @@ from typing import Any
 
 from bench import loadgen
 from bench.loadgen_procs import (
-    BENCH_DIR,
     cpu_seconds,
     ensure_wrk,
     free_port,
@@ -37,19 +33,10 @@ from bench.loadgen_procs import (
     start,
     stop,
     thread_cpu,
-    wait_http,
 )
 from bench.loadgen_report import print_report, targets_summary
+from bench.rig import BODIES, CHAT_PATH, MASTER_KEY, REPO, Servers, gateway_env, save
 
-REPO = BENCH_DIR.parent
-RESULTS = BENCH_DIR / "results"
-MASTER_KEY = "lg-master-bench"
-CHAT_PATH = "/v1/chat/completions"
-MESSAGES = [{"role": "user", "content": "Say hello in thirty-three words."}]
-BODIES = {
-    "json": json.dumps({"model": "bench-model", "messages": MESSAGES}).encode(),
-    "stream": json.dumps({"model": "bench-model", "messages": MESSAGES, "stream": True}).encode(),
-}
 LITELLM_VENV = Path("/tmp/ledgergate-litellm-venv")
 LITELLM_KEY = "sk-bench-" + secrets.token_urlsafe(24)
 
@@ -80,26 +67,9 @@ def machine() -> dict[str, Any]:
     }
 
 
-def gateway_env(fake_port: int, db: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEDGERGATE_", "OPENAI_"))}
-    env.update(
-        LEDGERGATE_DATABASE_URL=f"sqlite+aiosqlite:///{db}",
-        LEDGERGATE_UPSTREAM_BASE_URL=f"http://127.0.0.1:{fake_port}/v1",
-        LEDGERGATE_UPSTREAM_API_KEY="bench",
-        LEDGERGATE_MASTER_KEY=MASTER_KEY,
-        LEDGERGATE_SQLITE_SYNCHRONOUS="FULL",
-        LEDGERGATE_RUN_PROJECTIONS="true",
-    )
-    return env
-
-
-def gateway_cmd(port: int) -> list[str]:
-    script = REPO / ".venv" / "bin" / "ledgergate"
-    base = [str(script)] if script.exists() else [sys.executable, "-m", "app"]
-    return [*base, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-
-
-def start_litellm(fake_port: int, work: Path) -> tuple[subprocess.Popen[bytes], int, str] | None:
+def start_litellm(
+    fake_port: int, servers: Servers
+) -> tuple[subprocess.Popen[bytes], int, str] | None:
     """LiteLLM's proxy on the same fake upstream, from a separate venv; None if it will not
     install or start (its absence never fails the run)."""
     exe = LITELLM_VENV / "bin" / "litellm"
@@ -114,7 +84,7 @@ def start_litellm(fake_port: int, work: Path) -> tuple[subprocess.Popen[bytes], 
             if done.returncode != 0:
                 print(f"LiteLLM skipped: {' '.join(step)} failed:\n{done.stderr[-800:]}")
                 return None
-    config = work / "litellm.yaml"
+    config = servers.work / "litellm.yaml"
     config.write_text(
         "model_list:\n  - model_name: bench-model\n    litellm_params:\n"
         f"      model: openai/bench-model\n      api_base: http://127.0.0.1:{fake_port}/v1\n"
@@ -123,12 +93,11 @@ def start_litellm(fake_port: int, work: Path) -> tuple[subprocess.Popen[bytes], 
         f"general_settings:\n  master_key: {LITELLM_KEY}\n"
     )
     port = free_port()
-    log = work / "litellm.log"
     cmd = [str(exe), "--config", str(config), "--host", "127.0.0.1", "--port", str(port)]
     cmd += ["--num_workers", "1"]
-    proc = start(cmd, log, env={**os.environ, "LITELLM_LOG": "ERROR"})
+    proc = servers.start(cmd, "litellm", {**os.environ, "LITELLM_LOG": "ERROR"})
     try:
-        wait_http(f"http://127.0.0.1:{port}/health/liveliness", proc, log, timeout=120)
+        servers.ready(proc, "litellm", f"http://127.0.0.1:{port}/health/liveliness", timeout=120)
     except RuntimeError as exc:
         print(f"LiteLLM skipped: {exc}")
         stop(proc)
@@ -297,74 +266,62 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     wrk = ensure_wrk()
-    work = Path(tempfile.mkdtemp(prefix="ledgergate-bench-"))
-    procs: list[subprocess.Popen[bytes]] = []
     report: dict[str, Any] = {"machine": machine(), "args": vars(args), "rows": []}
-    try:
-        fake_port = free_port()
-        fake_cmd = [sys.executable, "-m", "bench.fake_upstream", "--port", str(fake_port)]
-        fake_cmd += ["--chunk-gap-ms", str(args.chunk_gap_ms)]
-        fake = start(fake_cmd, work / "fake.log", cwd=REPO)
-        procs.append(fake)
-        fake_url = f"http://127.0.0.1:{fake_port}/v1/models"
-        wait_http(fake_url, fake, work / "fake.log")
-        db = work / "ledgergate.db"
-        gw_port = free_port()
-        env = gateway_env(fake_port, db)
-        env.update(item.split("=", 1) for item in args.gateway_env if "=" in item)
-        gw = start(gateway_cmd(gw_port), work / "gateway.log", env, REPO)
-        procs.append(gw)
-        wait_http(f"http://127.0.0.1:{gw_port}/readyz", gw, work / "gateway.log")
-        report["gateway_idle"] = memory_mb(gw.pid)
-        targets = [
-            Target("direct", fake_port, fake.pid, None),
-            Target("gateway", gw_port, gw.pid, MASTER_KEY),
-        ]
-        if args.soak:
-            report["soak"] = run_soak(wrk, targets[1], args.soak)
+    with Servers("ledgergate-bench-", keep=args.keep) as servers:
+        try:
+            return _run(args, wrk, servers, report)
+        except BaseException:
+            servers.keep = True  # the logs say what went wrong
+            raise
+
+
+def _run(args: argparse.Namespace, wrk: str, servers: Servers, report: dict[str, Any]) -> int:
+    fake, fake_port = servers.fake_upstream("--chunk-gap-ms", str(args.chunk_gap_ms))
+    db = servers.work / "ledgergate.db"
+    env = gateway_env(fake_port, db)
+    env.update(item.split("=", 1) for item in args.gateway_env if "=" in item)
+    gw, gw_port = servers.gateway("gateway", env)
+    report["gateway_idle"] = memory_mb(gw.pid)
+    targets = [
+        Target("direct", fake_port, fake.pid, None),
+        Target("gateway", gw_port, gw.pid, MASTER_KEY),
+    ]
+    if args.soak:
+        report["soak"] = run_soak(wrk, targets[1], args.soak)
+        report["log"] = log_counts(db)
+        return _finish(report, "soak")
+    print(f"gateway idle: {report['gateway_idle']['rss_mb']:.0f} MB RSS after start-up")
+    if args.litellm:
+        started = start_litellm(fake_port, servers)
+        if started is not None:
+            targets.append(Target("litellm", started[1], started[0].pid, started[2]))
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    print(f"measuring ({args.duration:.0f} s per cell, warm-up {args.warmup:.0f} s) …")
+    for target in targets:
+        profiler = (
+            _start_profiler(args.profile, target, servers.work)
+            if target.name == "gateway"
+            else None
+        )
+        for mode in args.modes.split(","):
+            for conns in concurrencies:
+                row = measure_cell(wrk, target, fake.pid, mode=mode, conns=conns, args=args)
+                _check_alive(servers)
+                report["rows"].append(row)
+        if profiler is not None:
+            stop_profiler(profiler)
+        if target.name == "gateway":
+            settle(gw.pid)
             report["log"] = log_counts(db)
-            return _finish(report, "soak")
-        print(f"gateway idle: {report['gateway_idle']['rss_mb']:.0f} MB RSS after start-up")
-        if args.litellm:
-            started = start_litellm(fake_port, work)
-            if started is not None:
-                procs.append(started[0])
-                targets.append(Target("litellm", started[1], started[0].pid, started[2]))
-        concurrencies = [int(c) for c in args.concurrency.split(",")]
-        print(f"measuring ({args.duration:.0f} s per cell, warm-up {args.warmup:.0f} s) …")
-        for target in targets:
-            profiler = (
-                _start_profiler(args.profile, target, work) if target.name == "gateway" else None
-            )
-            for mode in args.modes.split(","):
-                for conns in concurrencies:
-                    row = measure_cell(wrk, target, fake.pid, mode=mode, conns=conns, args=args)
-                    _check_alive(procs, work)
-                    report["rows"].append(row)
-            if profiler is not None:
-                stop_profiler(profiler)
-            if target.name == "gateway":
-                settle(gw.pid)
-                report["log"] = log_counts(db)
-        report["summary"] = targets_summary(report["rows"])
-        return _finish(report, "overhead")
-    except BaseException:
-        args.keep = True  # the logs say what went wrong
-        raise
-    finally:
-        for proc in reversed(procs):
-            stop(proc)
-        if args.keep:
-            print(f"kept {work} (servers' logs, the gateway's database)")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+    report["summary"] = targets_summary(report["rows"])
+    return _finish(report, "overhead")
 
 
-def _check_alive(procs: list[subprocess.Popen[bytes]], work: Path) -> None:
+def _check_alive(servers: Servers) -> None:
     """A server that died mid-run makes every later figure meaningless: stop, say where."""
-    for proc in procs:
+    for proc in servers.procs:
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args!r} exited ({proc.returncode}); logs in {work}")
+            raise RuntimeError(f"{proc.args!r} exited ({proc.returncode}); logs in {servers.work}")
 
 
 def _start_profiler(out: str | None, target: Target, work: Path) -> subprocess.Popen[bytes] | None:
@@ -386,10 +343,7 @@ def stop_profiler(proc: subprocess.Popen[bytes]) -> None:
 
 def _finish(report: dict[str, Any], kind: str) -> int:
     print_report(report)
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / f"{kind}-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    path.write_text(json.dumps(report, indent=2, default=str))
-    print(f"\nresults: {path.relative_to(REPO)}")
+    print(f"\nresults: {save(report, kind).relative_to(REPO)}")
     return 0
 
 

@@ -26,7 +26,7 @@ from app.adapters.upstream import Deadlines, HttpUpstream
 from app.adapters.upstream.transport import FastHTTPTransport
 from app.ports.upstream import UpstreamCall
 from bench.loadgen_procs import free_port
-from bench.overhead import REPO
+from bench.rig import REPO
 
 TRANSPORTS = ("fast", "httpx")
 CELLS = ((False, 32), (True, 32), (False, 1), (True, 1))

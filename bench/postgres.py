@@ -44,8 +44,8 @@ from app.adapters.eventstore import open_event_store
 from app.ids import new_request_id
 from app.settings import Settings
 from bench.eventlog import delta_event, percentile
-from bench.loadgen_procs import ensure_wrk, free_port, run_wrk, start, stop, wait_http
-from bench.overhead import BODIES, CHAT_PATH, MASTER_KEY, REPO, RESULTS, gateway_cmd, gateway_env
+from bench.loadgen_procs import ensure_wrk, run_wrk
+from bench.rig import BODIES, CHAT_PATH, MASTER_KEY, REPO, Servers, gateway_env, save
 
 APPENDERS = (1, 10, 100)
 
@@ -283,36 +283,25 @@ def contextmanager_for(backend: str, server: str, work: Path) -> Iterator[str]:
         yield f"sqlite+aiosqlite:///{path}"
 
 
-def gateway_bench(server: str, work: Path, duration: float) -> list[dict[str, Any]]:
+def gateway_bench(server: str, duration: float) -> list[dict[str, Any]]:
     wrk = ensure_wrk()
     rows: list[dict[str, Any]] = []
-    fake_port = free_port()
-    fake_cmd = [sys.executable, "-m", "bench.fake_upstream", "--port", str(fake_port)]
-    fake = start(fake_cmd, work / "fake.log", cwd=REPO)
-    try:
-        wait_http(f"http://127.0.0.1:{fake_port}/v1/models", fake, work / "fake.log")
+    with Servers("ledgergate-pgbench-fake-") as servers:
+        _, fake_port = servers.fake_upstream()
         for backend, nodes in (("sqlite", 1), ("postgresql", 1), ("postgresql", 2)):
-            with contextmanager_for(backend, server, work) as url:
+            with contextmanager_for(backend, server, servers.work) as url:
                 rows += _gateway_cells(
-                    wrk, url, backend, nodes, fake_port=fake_port, work=work, duration=duration
+                    wrk, url, backend, nodes, fake_port=fake_port, duration=duration
                 )
-    finally:
-        stop(fake)
     return rows
 
 
 def _gateway_cells(
-    wrk: str, url: str, backend: str, nodes: int, *, fake_port: int, work: Path, duration: float
+    wrk: str, url: str, backend: str, nodes: int, *, fake_port: int, duration: float
 ) -> list[dict[str, Any]]:
-    procs, ports = [], []
-    env = gateway_env(fake_port, work / "unused.db") | {"LEDGERGATE_DATABASE_URL": url}
-    try:
-        for i in range(nodes):
-            port = free_port()
-            log = work / f"gw-{backend}-{nodes}-{i}.log"
-            procs.append(start(gateway_cmd(port), log, env, REPO))
-            wait_http(f"http://127.0.0.1:{port}/readyz", procs[-1], log)
-            ports.append(port)
+    with Servers("ledgergate-pgbench-gw-") as servers:
+        env = gateway_env(fake_port, servers.work / "unused.db") | {"LEDGERGATE_DATABASE_URL": url}
+        ports = [servers.gateway(f"gw-{backend}-{nodes}-{i}", env)[1] for i in range(nodes)]
         rows = []
         for mode in ("json", "stream"):
             results = _wrk_together(wrk, ports, mode, 2.0)  # warm-up
@@ -336,9 +325,6 @@ def _gateway_cells(
                 flush=True,
             )
         return rows
-    finally:
-        for proc in procs:
-            stop(proc)
 
 
 def _wrk_together(wrk: str, ports: list[int], mode: str, seconds: float) -> list[dict[str, Any]]:
@@ -395,14 +381,11 @@ def main(argv: list[str] | None = None) -> int:
             report["log"] = log_bench(args.server, work, args)
         if args.skip != "gateway" and not args.baseline:
             print(f"gateway, c=32 ({args.duration:.0f} s per cell) …", flush=True)
-            report["gateway"] = gateway_bench(args.server, work, args.duration)
+            report["gateway"] = gateway_bench(args.server, args.duration)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report["loadavg_at_end"] = os.getloadavg()
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"postgres-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.write_text(json.dumps(report, indent=2))
-    print(f"wrote {out}")
+    print(f"wrote {save(report, 'postgres')}")
     return 0
 
 

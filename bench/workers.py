@@ -24,31 +24,26 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench import loadgen
-from bench.loadgen_procs import (
-    BENCH_DIR,
-    cpu_seconds,
-    ensure_wrk,
-    free_port,
-    run_wrk,
-    settle,
-    start,
-    stop,
-    wait_http,
+from bench.loadgen_procs import ensure_wrk, run_wrk
+from bench.rig import (
+    CHAT_PATH,
+    MASTER_KEY,
+    MESSAGES,
+    REPO,
+    Row,
+    Servers,
+    alternate,
+    gateway_env,
+    median,
+    save,
+    wrk_cell,
 )
-from bench.overhead import CHAT_PATH, MASTER_KEY, MESSAGES, gateway_cmd, gateway_env
 
-REPO = BENCH_DIR.parent
-RESULTS = BENCH_DIR / "results"
 RUNTIMES = ("worker", "inprocess")
 AGENT = '''"""The benchmark's SDK drop-in."""
 from agents import Agent
@@ -56,29 +51,6 @@ from agents import Agent
 agent = Agent(name="bench-agent", instructions="Answer.", model="bench-model")
 '''
 BODY = json.dumps({"model": "bench-agent", "messages": MESSAGES, "stream": True}).encode()
-
-
-def cell(wrk: str, port: int, pid: int, *, conns: int, seconds: float) -> dict[str, Any]:
-    url = f"http://127.0.0.1:{port}{CHAT_PATH}"
-    settle(pid)
-    cpu0 = cpu_seconds(pid)
-    result = run_wrk(wrk, url, BODY, key=MASTER_KEY, connections=conns, seconds=seconds)
-    settle(pid)
-    done = max(1, int(result["requests"]))
-    errors = sum(int(v) for k, v in result.items() if k.startswith("errors_"))
-    cpu = (cpu_seconds(pid) - cpu0) * 1000 / done
-    samples = loadgen.measure(
-        "127.0.0.1", port, CHAT_PATH, body=BODY, key=MASTER_KEY, concurrency=conns, seconds=2.0
-    )
-    return {
-        "rps": done / (result["duration_us"] / 1e6),
-        "p50_ms": result["p50_us"] / 1000,
-        "p99_ms": result["p99_us"] / 1000,
-        "cpu_ms_per_req": cpu,
-        "ttfb_p50_ms": loadgen.percentile_ms(samples.ttfb_ns, 0.5),
-        "ttfb_p99_ms": loadgen.percentile_ms(samples.ttfb_ns, 0.99),
-        "errors": errors + samples.errors,
-    }
 
 
 def _rss_mb(pid: int) -> float:
@@ -159,20 +131,14 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(asyncio.run(starts(args.starts)), indent=1))
         return 0
     wrk = ensure_wrk()
-    work = Path(tempfile.mkdtemp(prefix="ledgergate-bench-workers-"))
-    procs: list[subprocess.Popen[bytes]] = []
     report: dict[str, Any] = {"args": vars(args), "loadavg": os.getloadavg(), "cells": []}
-    try:
+    with Servers("ledgergate-bench-workers-") as servers:
+        work = servers.work
         (work / "agents" / "bench-agent").mkdir(parents=True)
         (work / "agents" / "bench-agent" / "agent.py").write_text(AGENT)
-        fake_port = free_port()
-        fake_cmd = [sys.executable, "-m", "bench.fake_upstream", "--port", str(fake_port)]
-        fake = start(fake_cmd, work / "fake.log", cwd=REPO)
-        procs.append(fake)
-        wait_http(f"http://127.0.0.1:{fake_port}/v1/models", fake, work / "fake.log")
+        _, fake_port = servers.fake_upstream()
         gateways: dict[str, tuple[int, int]] = {}
         for runtime in RUNTIMES:
-            port = free_port()
             env = gateway_env(fake_port, work / f"{runtime}.db")
             env.update(
                 LEDGERGATE_AGENTS_DIRS=str(work / "agents"),
@@ -180,85 +146,71 @@ def main(argv: list[str] | None = None) -> int:
                 LEDGERGATE_DROPIN_RUNTIME=runtime,
                 LEDGERGATE_WATCH_DROPINS="false",
             )
-            log = work / f"{runtime}.log"
-            gw = start(gateway_cmd(port), log, env, REPO)
-            procs.append(gw)
-            wait_http(f"http://127.0.0.1:{port}/readyz", gw, log)
-            run_wrk(
-                wrk,
-                f"http://127.0.0.1:{port}{CHAT_PATH}",
-                BODY,
-                key=MASTER_KEY,
-                connections=8,
-                seconds=1,
-            )  # warm up
+            gw, port = servers.gateway(runtime, env)
+            url = f"http://127.0.0.1:{port}{CHAT_PATH}"
+            run_wrk(wrk, url, BODY, key=MASTER_KEY, connections=8, seconds=1)  # warm up
             gateways[runtime] = (port, gw.pid)
             report[f"{runtime}_gateway_rss_mb"] = _rss_mb(gw.pid)
-        summary = []
-        for conns in [int(c) for c in args.concurrency.split(",")]:
-            rows: dict[str, list[dict[str, Any]]] = {r: [] for r in RUNTIMES}
-            for n in range(args.rounds):
-                for runtime in RUNTIMES:
-                    port, pid = gateways[runtime]
-                    row = cell(wrk, port, pid, conns=conns, seconds=args.duration)
-                    rows[runtime].append(row)
-                    report["cells"].append({"runtime": runtime, "concurrency": conns, **row})
-                    print(
-                        f"  round {n + 1} c={conns:<3} {runtime:9} {row['rps']:8.1f} req/s"
-                        f"  ttfb p50 {row['ttfb_p50_ms']:.2f} ms  p50 {row['p50_ms']:.2f} ms"
-                        f"  cpu {row['cpu_ms_per_req']:.2f} ms/req  errors {row['errors']}",
-                        flush=True,
-                    )
-            summary.append(_summary(conns, rows))
-        report["summary"] = summary
-        for proc in procs:
-            stop(proc)
-        procs = []
-        report["starts"] = asyncio.run(starts(args.starts))
-        print("\nmedians, worker vs in-process:")
-        for s in summary:
-            print(
-                f"  c={s['concurrency']:<3} req/s {s['worker_rps']:.1f} vs {s['inprocess_rps']:.1f}"
-                f" ({s['rps_ratio'] * 100:.0f} %); ttfb p50 {s['worker_ttfb_ms']:.2f} vs"
-                f" {s['inprocess_ttfb_ms']:.2f} ms ({s['ttfb_added_ms']:+.2f} ms);"
-                f" cpu/req x{s['cpu_ratio']:.2f}"
+
+        def measure(runtime: str, conns: int) -> Row:
+            port, pid = gateways[runtime]
+            return wrk_cell(wrk, port, pid, CHAT_PATH, BODY, conns=conns, seconds=args.duration)
+
+        def line(row: Row) -> str:
+            return (
+                f"{row['rps']:8.1f} req/s  ttfb p50 {row['ttfb_p50_ms']:.2f} ms"
+                f"  p50 {row['p50_ms']:.2f} ms  cpu {row['cpu_ms_per_req']:.2f} ms/req"
+                f"  errors {row['errors']}"
             )
-        print(
-            f"gateway process RSS after warm-up: worker {report['worker_gateway_rss_mb']:.0f} MB,"
-            f" in-process {report['inprocess_gateway_rss_mb']:.0f} MB"
+
+        by_conns = alternate(
+            RUNTIMES,
+            args.concurrency,
+            args.rounds,
+            measure,
+            line,
+            label="runtime",
+            cells=report["cells"],
         )
-        st = report["starts"]
+        summary = [_summary(conns, rows) for conns, rows in by_conns.items()]
+        report["summary"] = summary
+        servers.stop_all()  # the start cost is measured on a machine without them
+        report["starts"] = asyncio.run(starts(args.starts))
+    print("\nmedians, worker vs in-process:")
+    for s in summary:
         print(
-            f"worker start (fork + import + ready): median {st['start_ms_median']:.0f} ms,"
-            f" max {st['start_ms_max']:.0f} ms (first, with the probe server's cold start:"
-            f" {st['cold_first_ms']:.0f} ms); per worker RSS {st['rss_mb']:.0f} MB,"
-            f" PSS {st['pss_mb']:.0f} MB, private {st['private_mb']:.0f} MB; frame round trip"
-            f" to a worker: median {st['rtt_us_median']:.0f} µs, p99 {st['rtt_us_p99']:.0f} µs"
+            f"  c={s['concurrency']:<3} req/s {s['worker_rps']:.1f} vs {s['inprocess_rps']:.1f}"
+            f" ({s['rps_ratio'] * 100:.0f} %); ttfb p50 {s['worker_ttfb_ms']:.2f} vs"
+            f" {s['inprocess_ttfb_ms']:.2f} ms ({s['ttfb_added_ms']:+.2f} ms);"
+            f" cpu/req x{s['cpu_ratio']:.2f}"
         )
-        RESULTS.mkdir(exist_ok=True)
-        out = RESULTS / f"workers-{time.strftime('%Y%m%dT%H%M%S')}.json"
-        out.write_text(json.dumps(report, indent=1))
-        print(f"wrote {out}")
-        return 0
-    finally:
-        for proc in reversed(procs):
-            stop(proc)
-        shutil.rmtree(work, ignore_errors=True)
+    print(
+        f"gateway process RSS after warm-up: worker {report['worker_gateway_rss_mb']:.0f} MB,"
+        f" in-process {report['inprocess_gateway_rss_mb']:.0f} MB"
+    )
+    st = report["starts"]
+    print(
+        f"worker start (fork + import + ready): median {st['start_ms_median']:.0f} ms,"
+        f" max {st['start_ms_max']:.0f} ms (first, with the probe server's cold start:"
+        f" {st['cold_first_ms']:.0f} ms); per worker RSS {st['rss_mb']:.0f} MB,"
+        f" PSS {st['pss_mb']:.0f} MB, private {st['private_mb']:.0f} MB; frame round trip"
+        f" to a worker: median {st['rtt_us_median']:.0f} µs, p99 {st['rtt_us_p99']:.0f} µs"
+    )
+    print(f"wrote {save(report, 'workers')}")
+    return 0
 
 
-def _summary(conns: int, rows: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    def med(runtime: str, key: str) -> float:
-        return statistics.median(r[key] for r in rows[runtime])
-
+def _summary(conns: int, rows: dict[str, list[Row]]) -> dict[str, Any]:
+    worker, inproc = rows["worker"], rows["inprocess"]
     return {
         "concurrency": conns,
-        "worker_rps": med("worker", "rps"),
-        "inprocess_rps": med("inprocess", "rps"),
-        "rps_ratio": med("worker", "rps") / med("inprocess", "rps"),
-        "worker_ttfb_ms": med("worker", "ttfb_p50_ms"),
-        "inprocess_ttfb_ms": med("inprocess", "ttfb_p50_ms"),
-        "ttfb_added_ms": med("worker", "ttfb_p50_ms") - med("inprocess", "ttfb_p50_ms"),
-        "cpu_ratio": med("worker", "cpu_ms_per_req") / med("inprocess", "cpu_ms_per_req"),
+        "worker_rps": median(worker, "rps"),
+        "inprocess_rps": median(inproc, "rps"),
+        "rps_ratio": median(worker, "rps") / median(inproc, "rps"),
+        "worker_ttfb_ms": median(worker, "ttfb_p50_ms"),
+        "inprocess_ttfb_ms": median(inproc, "ttfb_p50_ms"),
+        "ttfb_added_ms": median(worker, "ttfb_p50_ms") - median(inproc, "ttfb_p50_ms"),
+        "cpu_ratio": median(worker, "cpu_ms_per_req") / median(inproc, "cpu_ms_per_req"),
     }
 
 
