@@ -1,56 +1,9 @@
 // The Vercel AI SDK (`ai` + `@ai-sdk/openai`'s Chat Completions provider) against a live
 // Ledgergate: generateText and streamText agree, with and without the client's own tool.
-import assert from "node:assert/strict";
 import { createOpenAI } from "@ai-sdk/openai";
-import { generateText, jsonSchema, stepCountIs, streamText, tool } from "ai";
-import { LOOKUP_QUESTION, LOOKUP_RESULT, MODELS, QUESTIONS, TAKES_CLIENT_TOOLS, lookupSchema } from "./shared.mjs";
+import { GATEWAY, clientTool, plainAnswers } from "./shared.mjs";
 
-const provider = createOpenAI({ baseURL: process.env.LG_BASE_URL, apiKey: process.env.LG_API_KEY });
+const provider = createOpenAI(GATEWAY);
 
-function noToolTrouble(model, steps) {
-  for (const step of steps) {
-    for (const part of step.content) {
-      assert.notEqual(part.type, "tool-error", `${model}: ${JSON.stringify(part)}`);
-    }
-  }
-}
-
-for (const model of MODELS) {
-  const whole = await generateText({ model: provider.chat(model), prompt: QUESTIONS[model], maxRetries: 0 });
-  const streamed = streamText({ model: provider.chat(model), prompt: QUESTIONS[model], maxRetries: 0 });
-  const text = await streamed.text;
-  const steps = await streamed.steps;
-  assert.ok(text.length > 0, `${model}: empty answer`);
-  assert.equal(whole.text, text, `${model}: streamed != whole`);
-  assert.equal(whole.toolCalls.length, 0);
-  assert.equal((await streamed.toolCalls).length, 0, `${model}: a tool call the client never sent`);
-  assert.equal(whole.finishReason, "stop");
-  assert.equal(await streamed.finishReason, "stop");
-  noToolTrouble(model, [...whole.steps, ...steps]);
-  console.log(`ok ai-sdk generateText/streamText ${model}`);
-}
-
-for (const model of TAKES_CLIENT_TOOLS) {
-  const products = [];
-  const tools = {
-    lookup: tool({
-      description: "Look a product up in the stock list.",
-      inputSchema: jsonSchema(lookupSchema),
-      execute: async ({ product }) => {
-        products.push(product);
-        return LOOKUP_RESULT;
-      },
-    }),
-  };
-  const options = { prompt: LOOKUP_QUESTION, tools, stopWhen: stepCountIs(4), maxRetries: 0 };
-  const whole = await generateText({ model: provider.chat(model), ...options });
-  const streamed = streamText({ model: provider.chat(model), ...options });
-  const text = await streamed.text;
-  noToolTrouble(model, [...whole.steps, ...(await streamed.steps)]);
-  assert.deepEqual(products, ["kettle", "kettle"], `${model}: lookup ran for ${products}`);
-  assert.ok(whole.text.includes(LOOKUP_RESULT), `${model}: ${whole.text}`);
-  assert.equal(text, whole.text, `${model}: streamed != whole with tools`);
-  const called = whole.steps.flatMap((s) => s.toolCalls.map((c) => c.toolName));
-  assert.deepEqual(called, ["lookup"]);
-  console.log(`ok ai-sdk tools ${model}`);
-}
+await plainAnswers("ai-sdk", (model) => provider.chat(model));
+await clientTool("ai-sdk", (model) => provider.chat(model));

@@ -2,9 +2,9 @@
 // carry a call to a tool the client did not send; runTools runs the client's own tool.
 import assert from "node:assert/strict";
 import OpenAI from "openai";
-import { LOOKUP_QUESTION, LOOKUP_RESULT, MODELS, QUESTIONS, TAKES_CLIENT_TOOLS, lookupSchema } from "./shared.mjs";
+import { GATEWAY, LOOKUP_QUESTION, LOOKUP_RESULT, MODELS, QUESTIONS, TAKES_CLIENT_TOOLS, lookupSchema } from "./shared.mjs";
 
-const client = new OpenAI({ baseURL: process.env.LG_BASE_URL, apiKey: process.env.LG_API_KEY, maxRetries: 0 });
+const client = new OpenAI({ ...GATEWAY, maxRetries: 0 });
 
 for (const model of MODELS) {
   const messages = [{ role: "user", content: QUESTIONS[model] }];
