@@ -13,6 +13,7 @@ gateway's end closes.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import itertools
 import os
 import resource
@@ -58,6 +59,11 @@ class _NoLog:
         return 0
 
 
+# An allowed SDK tool waiting for the gateway's ``ToolExec``: how to run it, which of its
+# exceptions stop the run, and the context of the run that called it.
+Invoke = tuple[Callable[[], Awaitable[Any]], tuple[type[Any], ...], contextvars.Context]
+
+
 class Link:
     """The worker's end of its socket: runs, and the answers each one waits for."""
 
@@ -68,7 +74,7 @@ class Link:
         self.runs: dict[int, asyncio.Task[None]] = {}
         self.model_calls: dict[tuple[int, int], asyncio.Queue[p.Message | None]] = {}
         self.waits: dict[int, asyncio.Future[p.ToolDone]] = {}
-        self.invokes: dict[int, tuple[Callable[[], Awaitable[Any]], tuple[type[Any], ...]]] = {}
+        self.invokes: dict[int, Invoke] = {}
         self.execs: dict[int, asyncio.Task[None]] = {}
         self.kept: dict[int, Any] = {}  # a tool's own result (or exception) for the model
         self.numbers = itertools.count(1)
@@ -131,7 +137,10 @@ class Link:
         if found is None:  # the call was cancelled here meanwhile
             self.out.send(p.ToolResult(n=n, text="cancelled", error_type="cancelled"))
             return
-        self.execs[n] = asyncio.create_task(self._invoke(n, *found))
+        invoke, reraise, context = found
+        # In the calling run's context: the request (current_request) reaches the tool, and the
+        # tools of an as_tool() agent's nested run stay governed as that request's.
+        self.execs[n] = asyncio.create_task(self._invoke(n, invoke, reraise), context=context)
 
     async def _invoke(
         self, n: int, invoke: Callable[[], Awaitable[Any]], reraise: tuple[type[Any], ...]
@@ -200,7 +209,7 @@ class RemoteTools:
     ) -> Any:
         del timeout_s  # the gateway times calls with its own settings
         call = self._call("sdk", name, arguments, call_id)
-        self.link.invokes[call.n] = (invoke, reraise)
+        self.link.invokes[call.n] = (invoke, reraise, contextvars.copy_context())
         try:
             done = await self.link.ask(call)
         except asyncio.CancelledError:
