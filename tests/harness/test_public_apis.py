@@ -2,7 +2,8 @@
 
 Upgrading either within its major version must not be able to break the gateway without a
 failing test: so no import from their private modules, no private name imported, and no
-attribute access to a private name that either package defines (and ``app`` does not).
+attribute access to a private name that either package defines (and ``app`` does not), nor
+that name as a string (``getattr(x, "_name")``, ``vars(x)["_name"]``).
 """
 
 from __future__ import annotations
@@ -29,18 +30,6 @@ KNOWN = frozenset(
         "_models",
     }
 )
-
-
-# The exceptions, by name and place, none of them on the upstream path. The Agents SDK has no
-# public way to find the agent behind a ``handoff()`` or an ``as_tool()`` tool, and load-time
-# governance must reach every agent of a drop-in to wrap its tools (fail closed). (A tool's own
-# exception reaches the ToolManager through the public ``RunConfig.tool_error_formatter``.)
-# ``openai-agents`` is pinned exactly, and ``test_the_allowed_sdk_internals_still_exist`` fails
-# the day an upgrade moves them.
-ALLOWED = {
-    ("app/adapters/sdk/govern.py", "_agent_ref"),
-    ("app/adapters/sdk/govern.py", "_agent_instance"),
-}
 
 
 def _private(name: str) -> bool:
@@ -104,18 +93,16 @@ def _violations(sdk_private: frozenset[str]) -> list[str]:
                     if parts[0] in PACKAGES and any(_private(p) for p in parts):
                         found.append(f"{where}:{node.lineno}: import {alias.name}")
             elif isinstance(node, ast.Attribute) and node.attr in suspicious:
-                if (str(where), node.attr) not in ALLOWED:
-                    found.append(f"{where}:{node.lineno}: .{node.attr}")
+                found.append(f"{where}:{node.lineno}: .{node.attr}")
             elif (
-                isinstance(node, ast.Call)
-                and isinstance(node.func, ast.Name)
-                and node.func.id in ("getattr", "setattr", "hasattr")
-                and len(node.args) >= 2
-                and isinstance(node.args[1], ast.Constant)
-                and node.args[1].value in suspicious
-                and (str(where), node.args[1].value) not in ALLOWED
+                # getattr(x, "_name"), vars(x)["_name"], attrgetter("_name"): the name as a string
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and node.value in suspicious
+                and node.value.isidentifier()
+                and node.value != "_"
             ):
-                found.append(f"{where}:{node.lineno}: {node.func.id}(..., {node.args[1].value!r})")
+                found.append(f"{where}:{node.lineno}: {node.value!r}")
             elif isinstance(node, ast.Name) and node.id in KNOWN:
                 found.append(f"{where}:{node.lineno}: {node.id}")
     return found
@@ -139,17 +126,11 @@ def test_the_check_sees_a_private_entry_point(
         "    return client._build_request(FinalRequestOptions()), client._client\n"
         "def g(tool):\n"
         "    return getattr(tool, '_is_agent_tool', False)\n"
+        "def h(handoff, tool):\n"
+        "    return vars(tool)['_agent_instance'], operator.attrgetter('_agent_ref')(handoff)\n"
     )
     monkeypatch.setattr(__import__(__name__, fromlist=["APP"]), "APP", bad)
     found = _violations(sdk_private)
-    assert len(found) == 7, found
+    assert len(found) == 9, found
     assert any("._build_request" in f for f in found) and any("._client" in f for f in found)
-
-
-def test_the_allowed_sdk_internals_still_exist() -> None:
-    from agents import Agent, handoff
-
-    agent: Agent[None] = Agent(name="inner")
-    assert handoff(agent)._agent_ref is not None
-    tool = agent.as_tool(tool_name="t", tool_description="d")
-    assert tool._agent_instance is agent
+    assert any("'_agent_instance'" in f for f in found) and any("'_agent_ref'" in f for f in found)

@@ -7,6 +7,8 @@ imports work) and its ``agent.py`` a submodule of it. A drop-in that cannot be s
 Entry points, first match wins: ``LEDGERGATE_ENTRYPOINT``; an Agent Builder export's
 ``async def run_workflow(workflow_input)``; a zero-argument ``create_agent``/``build_agent``;
 the one root module-level ``Agent`` (not reachable from another one by handoff or ``as_tool``).
+A ``handoff()`` or an ``as_tool()`` tool names its agent; the name is looked up among the
+module-level agents of all the drop-in's modules (``known_agents``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import openai
 from agents.agent import Agent
 
 from app.adapters.discovery.files import DropinSource
-from app.adapters.sdk.govern import AgentGraph, children, govern
+from app.adapters.sdk.govern import AgentGraph, Known, children, govern
 from app.services.agents import DropinError
 
 PRIVATE_PREFIX = "_ledgergate_dropin_"
@@ -180,17 +182,32 @@ def _module_agents(module: types.ModuleType) -> dict[str, Agent[Any]]:
     return out
 
 
-def _root_agents(agents: dict[str, Agent[Any]]) -> list[str]:
+def known_agents(module: types.ModuleType) -> Known:
+    """The module-level agents of every module of the drop-in ``module`` belongs to, by name."""
+    top = module.__name__.split(".")[0]
+    known: dict[str, list[Agent[Any]]] = {}
+    seen: set[int] = set()
+    for name, mod in list(sys.modules.items()):
+        if mod is None or not (name == top or name.startswith(top + ".")):
+            continue
+        for value in list(vars(mod).values()):
+            if isinstance(value, Agent) and id(value) not in seen:
+                seen.add(id(value))
+                known.setdefault(value.name, []).append(value)
+    return known
+
+
+def _root_agents(agents: dict[str, Agent[Any]], known: Known) -> list[str]:
     reachable: set[int] = set()
     for agent in agents.values():
-        pending, seen = children(agent), set[int]()
+        pending, seen = children(agent, known)[0], set[int]()
         while pending:
             child = pending.pop()
             if id(child) in seen:
                 continue
             seen.add(id(child))
             reachable.add(id(child))
-            pending.extend(children(child))
+            pending.extend(children(child, known)[0])
     return [attr for attr, agent in agents.items() if id(agent) not in reachable]
 
 
@@ -220,6 +237,7 @@ def _explicit(module: types.ModuleType, value: Any) -> Entry:
 def resolve_entry(module: types.ModuleType) -> Entry:
     """Find the drop-in's entry point and govern every agent graph it can run."""
     agents = _module_agents(module)
+    known = known_agents(module)
     if hasattr(module, "LEDGERGATE_ENTRYPOINT"):
         entry = _explicit(module, module.LEDGERGATE_ENTRYPOINT)
     elif _is_workflow(getattr(module, "run_workflow", None)):
@@ -227,7 +245,7 @@ def resolve_entry(module: types.ModuleType) -> Entry:
     elif factory := next((f for f in FACTORIES if callable(getattr(module, f, None))), None):
         entry = Entry("sdk", f"{factory}()", agent=_call_factory(factory, getattr(module, factory)))
     else:
-        roots = _root_agents(agents)
+        roots = _root_agents(agents, known)
         if not roots:
             raise DropinError(
                 "no_entrypoint",
@@ -244,10 +262,10 @@ def resolve_entry(module: types.ModuleType) -> Entry:
     if entry.kind == "agent_builder":
         input_type = getattr(module, "WorkflowInput", None)
         entry.input_type = input_type if isinstance(input_type, type) else None
-        entry.graphs = [govern(agent) for agent in agents.values()]
+        entry.graphs = [govern(agent, known) for agent in agents.values()]
     else:
         assert entry.agent is not None
-        entry.graphs = [govern(entry.agent)]
+        entry.graphs = [govern(entry.agent, known)]
     return entry
 
 

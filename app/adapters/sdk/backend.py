@@ -22,6 +22,7 @@ from app.adapters.sdk.convert import last_user_text, to_input_items
 from app.adapters.sdk.port_transport import ModelCaller
 from app.adapters.sdk.provider import GatewayModelProvider, RunTelemetry
 from app.adapters.sdk.run_failures import to_gateway_error
+from app.adapters.sdk.run_hooks import GoverningHooks
 from app.adapters.sdk.runner_hook import DONE, WorkflowRun, current_workflow, stop_run
 from app.adapters.sdk.stream import DeltaTranslator
 from app.dropin import tool_error_formatter
@@ -69,6 +70,7 @@ class SdkBackend:
             agent,
             items,
             max_turns=self.max_turns,
+            hooks=GoverningHooks(),
             run_config=config,
         )
         translator = DeltaTranslator(client_tools.client_tool_names(request), ctx)

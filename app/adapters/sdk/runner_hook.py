@@ -1,11 +1,13 @@
-"""The SDK's default agent runner, replaced so Agent Builder exports run on the gateway.
+"""The SDK's default agent runner, replaced so every run is governed and exports run here.
 
 Exports call ``Runner.run(agent, ..., run_config=RunConfig(...))`` with their own settings.
 ``Runner.run`` goes through the SDK's default agent runner (``agents.run.set_default_agent_runner``,
-an experimental API of openai-agents 0.24, pinned). Our subclass acts only while a gateway
-request's ``WorkflowRun`` is set in a ContextVar: it swaps in the request's model provider, caps
-``max_turns``, turns the run into a streamed one and forwards its deltas to the request.
-Outside a workflow request it is exactly the SDK's runner.
+an experimental API of openai-agents 0.24, pinned). While a gateway request's ``WorkflowRun``
+is set in a ContextVar, our subclass swaps in the request's model provider, caps ``max_turns``,
+turns the run into a streamed one and forwards its deltas to the request. Every run inside a
+gateway request, in a workflow or not, gets the gateway's ``GoverningHooks`` in front of its
+own: that is how the nested run of an ``as_tool()`` agent is governed (``run_hooks``).
+Outside a gateway request it is exactly the SDK's runner.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from agents.tracing import set_tracing_disabled
 
 from agents import run as sdk_run
 from app.adapters.sdk.provider import GatewayModelProvider
+from app.adapters.sdk.run_hooks import governing
 from app.adapters.sdk.stream import DeltaTranslator
 from app.dropin import tool_error_formatter
 from app.ports.chat_backend import Delta
+from app.ports.request_context import current_request
 
 DONE = object()
 
@@ -74,12 +78,18 @@ def _bind(run_config: Any, wf: WorkflowRun) -> RunConfig:
     )
 
 
+def _govern(kwargs: dict[str, Any]) -> None:
+    if current_request.get() is not None:
+        kwargs["hooks"] = governing(kwargs.get("hooks"))
+
+
 def _cap(max_turns: Any, wf: WorkflowRun) -> int:
     return min(max_turns, wf.max_turns) if isinstance(max_turns, int) else wf.max_turns
 
 
 class GatewayAgentRunner(AgentRunner):
     async def run(self, starting_agent: Any, input: Any, **kwargs: Any) -> Any:
+        _govern(kwargs)
         wf = current_workflow.get()
         if wf is None:
             return await super().run(starting_agent, input, **kwargs)
@@ -103,6 +113,7 @@ class GatewayAgentRunner(AgentRunner):
             _nested.reset(token)
 
     def run_streamed(self, starting_agent: Any, input: Any, **kwargs: Any) -> RunResultStreaming:
+        _govern(kwargs)
         wf = current_workflow.get()
         if wf is not None:
             kwargs["run_config"] = _bind(kwargs.get("run_config"), wf)
