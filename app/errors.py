@@ -131,6 +131,22 @@ def log_unavailable(exc: LogUnavailable) -> LogUnavailableError:
     )
 
 
+class EndedElsewhere(GatewayError):
+    """Another node ended this request as interrupted while this one was still answering it
+    (this node stalled past its lease): the answer is not in the log, so it is not given."""
+
+    status = 503
+    error_type = "server_error"
+    default_code = "request_interrupted"
+
+
+def ended_elsewhere() -> EndedElsewhere:
+    return EndedElsewhere(
+        "Another gateway node ended this request as interrupted (this node missed its lease"
+        " renewal); retry."
+    )
+
+
 class DropinUnavailable(GatewayError):
     """The model names a drop-in that failed to load: its remediation says what to fix."""
 

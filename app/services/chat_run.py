@@ -17,7 +17,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.errors import GatewayError, UpstreamError, internal_error, log_unavailable
+from app.errors import (
+    GatewayError,
+    UpstreamError,
+    ended_elsewhere,
+    internal_error,
+    log_unavailable,
+)
 from app.ids import uuid7
 from app.ports.chat_backend import (
     ChatBackend,
@@ -32,7 +38,7 @@ from app.ports.chat_backend import (
 )
 from app.ports.request_context import RequestContext, current_request
 from domain.events import RequestCancelled, RequestCompleted, RequestFailed, StreamDelta
-from domain.ports import LogUnavailable
+from domain.ports import LogUnavailable, WrongExpectedVersion
 
 log = logging.getLogger(__name__)
 
@@ -330,12 +336,15 @@ class ChatRun:
                         duration_us=self._micros(),
                     )
                 )
-            await recorder.flush()
+            with contextlib.suppress(WrongExpectedVersion):  # another node ended it first
+                await recorder.flush()
             raise
         except GatewayError as exc:
             await self._fail(state, exc)
         except LogUnavailable as exc:
             await self._fail(state, log_unavailable(exc))
+        except WrongExpectedVersion:  # the request's end was refused: another node ended it
+            await self._fail(state, ended_elsewhere())
         except Exception:
             log.exception("request %s failed", self.request_id)
             await self._fail(state, internal_error())
@@ -353,8 +362,9 @@ class ChatRun:
                     duration_us=self._micros(),
                 )
             )
-        # If the disk refuses even this, the client still hears why (a 503 it may retry).
-        with contextlib.suppress(LogUnavailable):
+        # If the disk refuses even this, or another node ended the request first, the client
+        # still hears why (a 503 it may retry).
+        with contextlib.suppress(LogUnavailable, WrongExpectedVersion):
             await self.ctx.recorder.flush()
         if state.emitted:
             await self._queue.put(ErrorChunk(exc))

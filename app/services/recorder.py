@@ -5,6 +5,11 @@ Events are buffered and handed to the store in batches: when ``BATCH_EVENTS`` ar
 always on ``flush``, which is awaited before the end of a response reaches the client. The
 request path never waits on the disk per chunk, and a streamed answer costs a few commits
 instead of one per chunk. Batches are submitted one at a time, so the log keeps record order.
+
+Only the request's end is conditional: the batch holding its terminal event expects the stream's
+version to be what this recorder put there. A node that took this one for dead (it stalled past
+its lease) and ended the request as ``request.interrupted`` has moved that version, so this end is
+refused (``WrongExpectedVersion``) and the request keeps exactly one terminal event.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import asyncio
 import contextlib
 
 from app.ids import uuid7
-from domain.events import Event, request_stream
+from domain.events import TERMINAL_REQUEST_TYPES, Event, request_stream
 from domain.ports import ANY, EventStore, NewEvent, new_event
 
 BATCH_EVENTS = 64
@@ -29,7 +34,10 @@ class RequestRecorder:
         self.stream = request_stream(request_id)
         self.last_position = 0
         self._buffer: list[NewEvent] = []
-        self._pending: list[asyncio.Future[list[int]]] = []
+        self._pending: list[tuple[asyncio.Future[list[int]], int]] = []  # and its event count
+        # Events this recorder put in its stream (failed batches taken back out): the stream's
+        # version, unless another node wrote to it.
+        self._version = 0
         self._timer: asyncio.TimerHandle | None = None
         self._lingering: asyncio.Task[None] | None = None
         self._submitting = asyncio.Lock()
@@ -50,8 +58,15 @@ class RequestRecorder:
         await self._submit()
         if self._pending:
             pending, self._pending = self._pending, []
-            results = await asyncio.gather(*pending)
-            self.last_position = max([self.last_position, *(max(r) for r in results if r)])
+            results = await asyncio.gather(*(f for f, _ in pending), return_exceptions=True)
+            errors = [r for r in results if isinstance(r, BaseException)]
+            for (_, count), result in zip(pending, results, strict=True):
+                if isinstance(result, BaseException):
+                    self._version -= count
+            if errors:
+                raise errors[0]
+            positions = [max(r) for r in results if isinstance(r, list) and r]
+            self.last_position = max([self.last_position, *positions])
         return self.last_position
 
     def _linger(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -78,11 +93,13 @@ class RequestRecorder:
             if not self._buffer:
                 return
             batch, self._buffer = self._buffer, []
+            ends = any(e.type in TERMINAL_REQUEST_TYPES for e in batch)
             try:
-                future = await self.store.submit(self.stream, batch, ANY)
+                future = await self.store.submit(self.stream, batch, self._version if ends else ANY)
             except BaseException:
                 # Not queued (refused, or cancelled while the store was full): keep the events,
                 # in front of any recorded meanwhile, for the next ``flush``.
                 self._buffer[:0] = batch
                 raise
-            self._pending.append(future)
+            self._pending.append((future, len(batch)))
+            self._version += len(batch)

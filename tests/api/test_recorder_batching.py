@@ -14,11 +14,12 @@ import pytest
 
 from app.adapters.eventstore import open_event_store
 from app.adapters.eventstore.export import verify
+from app.ids import uuid7
 from app.services import recorder as recorder_module
 from app.services.recorder import BATCH_EVENTS, RequestRecorder
 from app.settings import Settings
-from domain.events import RequestCancelled, StreamDelta
-from domain.ports import ANY, EventStore, NewEvent
+from domain.events import RequestCancelled, RequestCompleted, RequestInterrupted, StreamDelta
+from domain.ports import ANY, EventStore, NewEvent, WrongExpectedVersion
 from tests.api.conftest import data, events_of, types_of, wait_for_terminal
 from tests.support.fake_upstream import FakeUpstream, Reply
 from tests.support.live_server import LiveGateway
@@ -35,6 +36,12 @@ async def store(tmp_path: Path) -> AsyncIterator[EventStore]:
 
 def delta(seq: int) -> StreamDelta:
     return StreamDelta(seq=seq, delta={"content": f"word{seq} "})
+
+
+def completed(request_id: str) -> RequestCompleted:
+    return RequestCompleted(
+        request_id=request_id, created=0, model="m", finish_reason="stop", duration_us=1
+    )
 
 
 def seqs(events: Sequence[Any]) -> list[int]:
@@ -125,6 +132,31 @@ async def test_cancelled_while_the_store_is_full_loses_nothing(store: EventStore
     events = await store.read_stream("request:r5")
     assert seqs(events[:-1]) == list(range(BATCH_EVENTS))  # the batch the cancel interrupted
     assert events[-1].type == "request.cancelled"
+
+
+async def test_a_request_ended_by_another_node_is_not_ended_again(store: EventStore) -> None:
+    recorder = RequestRecorder(store, "r6")
+    await recorder.record(delta(0), delta(1))
+    await recorder.flush()
+    # Another node took this one for dead and ended the request, as ``mark_interrupted`` does.
+    interrupted = RequestInterrupted(request_id="r6", reason="node_lease_expired")
+    await store.append("request:r6", [NewEvent.of(interrupted, uuid7())], 2)
+    await recorder.record(delta(2), completed("r6"))
+    with pytest.raises(WrongExpectedVersion):
+        await recorder.flush()
+    types = [e.type for e in await store.read_stream("request:r6")]
+    assert types == ["stream.delta", "stream.delta", "request.interrupted"]
+
+
+async def test_a_request_this_node_ended_is_not_interrupted_by_another(store: EventStore) -> None:
+    recorder = RequestRecorder(store, "r7")
+    await recorder.record(delta(0))
+    await recorder.record(completed("r7"))
+    await recorder.flush()
+    interrupted = RequestInterrupted(request_id="r7", reason="node_lease_expired")
+    with pytest.raises(WrongExpectedVersion):  # the version it read before this node's end
+        await store.append("request:r7", [NewEvent.of(interrupted, uuid7())], 1)
+    assert [e.type for e in await store.read_stream("request:r7")][-1] == "request.completed"
 
 
 def test_streamed_request_is_one_commit_and_durable_before_done(

@@ -1,7 +1,8 @@
 """Issue 16, done when: two gateways on one PostgreSQL database, driven together, one of them
 SIGKILLed, leave a log that an independent verifier accepts, with every answered request in it
 once and every request ended exactly once. Also: a key revoked on one node is refused by the
-other, and the read models keep counting after the node running the projections died.
+other, the read models keep counting after the node running the projections died, and a node
+that stalls past its lease (a loaded machine) does not end a request the other already ended.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from domain.ports import RecordedEvent
 from tests.cluster.nodes import MASTER, ROOT, Node, cluster
 from tests.cluster.test_leases import (
     request_streams,
@@ -48,7 +50,9 @@ def ask(node: Node, n: int) -> str | None:
                 headers=AUTH, timeout=30,
             ) as response:  # fmt: skip
                 text = response.read().decode()
-                if response.status_code == 200 and text.endswith("data: [DONE]\n\n"):
+                # An error event before [DONE] (the request ended elsewhere): not answered.
+                ok = text.endswith("data: [DONE]\n\n") and 'data: {"error"' not in text
+                if response.status_code == 200 and ok:
                     return response.headers["x-request-id"]
                 return None
         response = httpx.post(
@@ -59,6 +63,37 @@ def ask(node: Node, n: int) -> str | None:
     except httpx.HTTPError:
         pass  # the node was killed under this request: not answered
     return None
+
+
+def test_a_node_stalled_past_its_lease_does_not_end_a_request_twice(
+    tmp_path: Path, pg_url: str, fake_upstream: FakeUpstream
+) -> None:
+    with cluster(pg_url, fake_upstream.base_url, tmp_path) as c:
+        c.start()  # the node that will take the other for dead
+        second = c.start()
+        fake_upstream.push(Reply("text", text="one two three four", chunks=4, pause_after=1))
+        thread, result, started = stream_in_background(second)
+        assert started.wait(30)
+        stream = f"request:{result[0]}"
+        # Its first delta is in the log: the node now only waits for the upstream (no commit
+        # of its own holds the log's head when it is stopped).
+        asyncio.run(wait_in_log(pg_url, stream, lambda ev: "stream.delta" in types(ev)))
+        os.kill(second.proc.pid, signal.SIGSTOP)  # stalled: its lease runs out
+        try:
+            asyncio.run(wait_in_log(pg_url, stream, terminals))  # `first` ended it
+        finally:
+            os.kill(second.proc.pid, signal.SIGCONT)
+        fake_upstream.resume()
+        thread.join(60)
+        assert '"code":"request_interrupted"' in result[-1].replace(" ", "")
+        events = asyncio.run(request_streams(pg_url))[stream]
+        assert terminals(events) == ["request.interrupted"], types(events)
+        # The stalled node is alive again and goes on answering.
+        assert ask(second, 0) is not None
+
+
+def types(events: list[RecordedEvent]) -> list[str]:
+    return [e.type for e in events]
 
 
 def drive(
