@@ -38,7 +38,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     upstream_timeout_s: float = 60.0
     upstream_idle_timeout_s: float = 60.0
     upstream_total_timeout_s: float = 600.0
-    upstream_transport: Literal["fast", "httpx"] = "fast"
+    # "httpx": 0.1's name of "stock", still accepted (docs/operations.md).
+    upstream_transport: Literal["stock", "fast", "httpx"] = "stock"
     upstream_api: Literal["auto", "responses", "chat_completions"] = "auto"
     tool_timeout_s: float = 30.0
     tool_result_max_bytes: int = 65_536

@@ -328,24 +328,33 @@ async def _whole(up: HttpUpstream, text: str) -> str:
     return (message.content if message is not None else None) or ""
 
 
-def test_the_fast_transport_is_the_default_unless_a_proxy_applies(
+def test_the_stock_transport_is_the_default_and_fast_only_without_a_proxy(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.upper(), raising=False)
     settings = Settings(upstream_api_key="sk-test", upstream_base_url="https://api.example.com/v1")
-    assert isinstance(upstream_transport(settings), FastHTTPTransport)
-    # httpx2's own transport (None: the client's default, environment proxies honoured) when
-    # asked for, or when the environment routes the upstream through a proxy.
-    assert upstream_transport(msgspec.structs.replace(settings, upstream_transport="httpx")) is None
-    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    fast = msgspec.structs.replace(settings, upstream_transport="fast")
+    # None: the client's own transport, httpx2's stock one (environment proxies honoured).
     assert upstream_transport(settings) is None
+    assert upstream_transport(msgspec.structs.replace(settings, upstream_transport="httpx")) is None
+    assert isinstance(upstream_transport(fast), FastHTTPTransport)
+    # A proxy for another scheme does not apply; one for the upstream's scheme, or for all, does.
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:3128")
+    assert isinstance(upstream_transport(fast), FastHTTPTransport)
+    monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:3128")
+    assert upstream_transport(fast) is None
+    monkeypatch.delenv("ALL_PROXY")
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    assert upstream_transport(fast) is None
+    # NO_PROXY is httpx2's to apply, by its own rules: the stock transport, which then calls the
+    # upstream directly (tests/api/test_upstream_boundary.py).
     monkeypatch.setenv("NO_PROXY", "example.com")
-    assert isinstance(upstream_transport(settings), FastHTTPTransport)
+    assert upstream_transport(fast) is None
 
 
-@pytest.mark.parametrize("transport", ["fast", "httpx"])
+@pytest.mark.parametrize("transport", ["fast", "stock"])
 async def test_port_calls_through_build_upstream(
     fake_upstream: FakeUpstream, transport: str
 ) -> None:

@@ -18,7 +18,6 @@ __all__ = (
     "HttpUpstream",
     "ScriptedTransport",
     "build_upstream",
-    "proxied",
     "upstream_transport",
 )
 
@@ -37,25 +36,36 @@ def _label(base_url: str) -> str:
     return f"{parts.scheme or 'https'}://{host}{port}"
 
 
-def proxied(base_url: str) -> bool:
-    """Whether the environment (``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY`` less ``NO_PROXY``)
-    sends requests to ``base_url`` through a proxy."""
-    parts = urlsplit(base_url)
-    proxies = urllib.request.getproxies_environment()
-    if not (proxies.get(parts.scheme) or proxies.get("all")):
-        return False
-    return not urllib.request.proxy_bypass(parts.hostname or "")
+def named_proxy(base_url: str) -> str | None:
+    """The proxy the environment names for ``base_url``'s scheme (``HTTP_PROXY``/``HTTPS_PROXY``,
+    else ``ALL_PROXY``), read as httpx2 reads it (``urllib.request.getproxies``), ``NO_PROXY``
+    not applied: httpx2 offers no public way to ask whether it exempts a URL, and its rules
+    differ from urllib's (docs/operations.md), so that decision is left to httpx2 itself."""
+    proxies = urllib.request.getproxies()
+    return proxies.get(urlsplit(base_url).scheme) or proxies.get("all") or None
 
 
 def upstream_transport(settings: Settings) -> httpx2.AsyncBaseTransport | None:
-    """The asyncio + httptools transport, unless httpx2's own is asked for or a proxy applies to
-    the upstream: then ``None``, httpx2's stock transport, which routes through the proxy."""
-    if settings.upstream_transport == "httpx":
-        log.info("upstream transport: httpx2's own (LEDGERGATE_UPSTREAM_TRANSPORT=httpx)")
+    """``None`` (httpx2's stock transport, which honours the environment's proxies) unless
+    ``fast`` is asked for and no proxy is named for the upstream's scheme: then the asyncio +
+    httptools transport. Logs one line saying which, and why."""
+    setting = f"LEDGERGATE_UPSTREAM_TRANSPORT={settings.upstream_transport}"
+    if settings.upstream_transport != "fast":
+        why = "the default" if settings.upstream_transport == "stock" else "the old name of stock"
+        log.info("upstream transport: httpx2's stock (%s, %s)", setting, why)
         return None
-    if proxied(settings.upstream_base_url):
-        log.info("upstream transport: httpx2's own, through the proxy the environment names")
+    scheme = urlsplit(settings.upstream_base_url).scheme
+    if named_proxy(settings.upstream_base_url) is not None:
+        log.info(
+            "upstream transport: httpx2's stock, not fast (%s): the environment names a proxy "
+            "for %s://, which httpx2 applies (or skips, by NO_PROXY) itself",
+            setting,
+            scheme,
+        )
         return None
+    log.info(
+        "upstream transport: fast, asyncio + httptools (%s, no proxy for %s://)", setting, scheme
+    )
     return FastHTTPTransport(limits=LIMITS)
 
 

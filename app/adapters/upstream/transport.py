@@ -1,7 +1,8 @@
 """A lean HTTP/1.1 keep-alive connection pool for httpx2 (asyncio Protocol + httptools).
 
-The default transport under ``HttpUpstream``'s ``httpx2.AsyncClient`` (httpx2's own is used when
-a proxy applies to the upstream, see ``upstream_transport``). httpcore2 polls every idle pooled
+The opt-in transport under ``HttpUpstream``'s ``httpx2.AsyncClient``
+(``LEDGERGATE_UPSTREAM_TRANSPORT=fast``; httpx2's stock one is the default, and is used anyway
+when the environment names a proxy, see ``upstream_transport``). httpcore2 polls every idle pooled
 socket twice per request, sends head and body in two writes through anyio, and runs h11 in
 Python once per HTTP chunk (each SSE event, through five generator layers): 0.5 ms more CPU per
 call, 1.2 ms per 35-chunk stream, half a worker's throughput (docs/performance.md).
