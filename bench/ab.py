@@ -1,7 +1,7 @@
 """Side-by-side gateway benchmark: this tree against another commit, in one run, interleaved.
 
 Run: ``python -m bench ab [--baseline HEAD~1] [--rounds 3] [--variant NAME=KEY=VALUE]``, e.g.
-``--variant httpx=LEDGERGATE_UPSTREAM_TRANSPORT=httpx``; ``--baseline-setting KEY=VALUE`` gives
+``--variant fast=LEDGERGATE_UPSTREAM_TRANSPORT=fast``; ``--baseline-setting KEY=VALUE`` gives
 the baseline an extra setting.
 One fake upstream; one gateway per variant (this tree; the baseline commit checked out into a
 temporary git worktree and run with the same venv; optional extra variants of this tree with
@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="NAME=KEY=VALUE",
-        help="this tree with one more setting, e.g. httpx=LEDGERGATE_UPSTREAM_TRANSPORT=httpx",
+        help="this tree with one more setting, e.g. fast=LEDGERGATE_UPSTREAM_TRANSPORT=fast",
     )
     return p.parse_args(argv)
 

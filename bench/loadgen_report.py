@@ -56,21 +56,29 @@ def compare(rows: list[Row], name: str) -> list[Row]:
 
 
 def targets_summary(rows: list[Row]) -> dict[str, Any]:
-    gateway = compare(rows, "gateway")
+    """Every gateway (one per transport) against direct, and against the issue's targets."""
+    gateways = list(dict.fromkeys(r["target"] for r in rows if r.get("transport")))
+    compared: list[Row] = []
     checks = []
-    for name, key, mode, conns, bound, kind, unit in TARGETS:
-        found = next((r for r in gateway if (r["mode"], r["concurrency"]) == (mode, conns)), None)
-        if found is None:
-            continue
-        value = float(found[key])
-        met = value <= bound if kind == "max" else value >= bound
-        checks.append(_check(name, value, bound=bound, kind=kind, unit=unit, met=met))
-    peaks = [r["peak_rss_mb"] for r in rows if r["target"] == "gateway"]
-    if peaks:
-        peak = max(peaks)
+    for gw in gateways:
+        gateway = compare(rows, gw)
+        compared += gateway
+        transport = next(r["transport"] for r in rows if r["target"] == gw)
+        for name, key, mode, conns, bound, kind, unit in TARGETS:
+            found = next(
+                (r for r in gateway if (r["mode"], r["concurrency"]) == (mode, conns)), None
+            )
+            if found is None:
+                continue
+            value = float(found[key])
+            met = value <= bound if kind == "max" else value >= bound
+            label = f"{name} ({transport})"
+            checks.append(_check(label, value, bound=bound, kind=kind, unit=unit, met=met))
+        peak = max(r["peak_rss_mb"] for r in rows if r["target"] == gw)
         ok = peak <= PEAK_RSS_MB
-        checks.append(_check("peak RSS", peak, bound=PEAK_RSS_MB, kind="max", unit="MB", met=ok))
-    return {"gateway": gateway, "litellm": compare(rows, "litellm"), "targets": checks}
+        label = f"peak RSS ({transport})"
+        checks.append(_check(label, peak, bound=PEAK_RSS_MB, kind="max", unit="MB", met=ok))
+    return {"gateway": compared, "litellm": compare(rows, "litellm"), "targets": checks}
 
 
 def _check(name: str, value: float, *, bound: float, kind: str, unit: str, met: bool) -> Row:
@@ -106,13 +114,14 @@ def print_report(report: dict[str, Any]) -> None:
     rows = report.get("rows", [])
     if rows:
         print(
-            "\n| target | mode | c | req/s | p50 ms | p99 ms | TTFB p50 ms | TTFB p99 ms"
-            " | CPU ms/req | peak RSS MB | errors |"
+            "\n| target | upstream transport | mode | c | req/s | p50 ms | p99 ms | TTFB p50 ms"
+            " | TTFB p99 ms | CPU ms/req | peak RSS MB | errors |"
         )
-        print("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+        print("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
         for r in rows:
             print(
-                f"| {r['target']} | {r['mode']} | {r['concurrency']} | {_f(r['rps'], 0)}"
+                f"| {r['target']} | {r.get('transport') or '–'} | {r['mode']} | {r['concurrency']}"
+                f" | {_f(r['rps'], 0)}"
                 f" | {_f(r['p50_ms'])} | {_f(r['p99_ms'])} | {_f(r.get('ttfb_p50_ms'))}"
                 f" | {_f(r.get('ttfb_p99_ms'))} | {_f(r['cpu_ms_per_req'], 3)}"
                 f" | {_f(r['peak_rss_mb'], 0)} | {r['errors']} |"
@@ -135,10 +144,9 @@ def print_report(report: dict[str, Any]) -> None:
         for t in summary["targets"]:
             miss = "yes" if t["met"] else f"no (×{t['miss_factor']})"
             print(f"| {t['name']} | {_f(t['value'])} | {t['target']} | {miss} |")
-    log = report.get("log")
-    if log:
+    for name, log in report.get("log", {}).items():
         print(
-            f"\ngateway log: {sum(log['by_type'].values()):,} events, "
+            f"\n{name} log: {sum(log['by_type'].values()):,} events, "
             f"{log['deltas_per_streamed_request']:.1f} stream.delta per streamed request, "
             f"{log['db_bytes'] / 1e6:.1f} MB on disk"
         )

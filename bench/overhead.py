@@ -2,6 +2,8 @@
 Ledgergate (one worker, SQLite log, synchronous=FULL), optionally through LiteLLM too.
 
 Run: ``python -m bench.overhead [--duration 8] [--litellm] [--soak 300]`` (or ``make bench``).
+One gateway per upstream transport (``--transports stock,fast``: the default, then
+``LEDGERGATE_UPSTREAM_TRANSPORT=fast``), each row naming its transport.
 Measures, per target × (non-streamed, streamed) × concurrency (1, 32): requests/s and p50/p99
 latency (wrk), time to first byte for streams (``bench.loadgen``), CPU per request and peak RSS
 (``/proc``). Prints tables with ratios against direct and writes JSON to ``bench/results/``.
@@ -47,6 +49,7 @@ class Target:
     port: int
     pid: int
     key: str | None
+    transport: str = ""  # a gateway's LEDGERGATE_UPSTREAM_TRANSPORT; "" for the others
 
 
 def machine() -> dict[str, Any]:
@@ -124,6 +127,7 @@ def measure_cell(
     errors = sum(int(v) for k, v in result.items() if k.startswith("errors_"))
     row: dict[str, Any] = {
         "target": target.name,
+        "transport": target.transport,
         "mode": mode,
         "concurrency": conns,
         "requests": done,
@@ -158,8 +162,9 @@ def measure_cell(
         row["errors"] += samples.errors
         row.update({f"after_ttfb_{k}": v for k, v in memory_mb(target.pid).items()})
     print(
-        f"  {target.name:8} {mode:6} c={conns:<3} {row['rps']:9.1f} req/s  p50 {row['p50_ms']:.2f}"
-        f" ms  p99 {row['p99_ms']:.2f} ms  cpu {row['cpu_ms_per_req']:.3f} ms/req"
+        f"  {target.name:13} {target.transport or '-':5} {mode:6} c={conns:<3}"
+        f" {row['rps']:9.1f} req/s  p50 {row['p50_ms']:.2f} ms  p99 {row['p99_ms']:.2f} ms"
+        f"  cpu {row['cpu_ms_per_req']:.3f} ms/req"
         f"  peak {row['peak_rss_mb']:.0f} MB  errors {row['errors']}",
         flush=True,
     )
@@ -249,6 +254,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--chunk-gap-ms", type=float, default=0.0, help="fake upstream chunk gap")
     p.add_argument("--litellm", action="store_true", help="also measure LiteLLM (separate venv)")
     p.add_argument(
+        "--transports",
+        default="stock,fast",
+        help="LEDGERGATE_UPSTREAM_TRANSPORT of each gateway measured, one gateway each;"
+        " the first is named gateway, the others gateway-<transport>",
+    )
+    p.add_argument(
         "--soak", type=float, default=0.0, help="only a soak of N seconds, RSS every 10 s"
     )
     p.add_argument("--profile", metavar="FILE", help="py-spy raw profile of the gateway cells")
@@ -277,26 +288,32 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, wrk: str, servers: Servers, report: dict[str, Any]) -> int:
     fake, fake_port = servers.fake_upstream("--chunk-gap-ms", str(args.chunk_gap_ms))
-    db = servers.work / "ledgergate.db"
-    env = gateway_env(fake_port, db)
-    env.update(item.split("=", 1) for item in args.gateway_env if "=" in item)
-    gw, gw_port = servers.gateway("gateway", env)
-    report["gateway_idle"] = memory_mb(gw.pid)
-    targets = [
-        Target("direct", fake_port, fake.pid, None),
-        Target("gateway", gw_port, gw.pid, MASTER_KEY),
-    ]
-    if args.soak:
-        report["soak"] = run_soak(wrk, targets[1], args.soak)
-        report["log"] = log_counts(db)
-        return _finish(report, "soak")
-    print(f"gateway idle: {report['gateway_idle']['rss_mb']:.0f} MB RSS after start-up")
+    targets = [Target("direct", fake_port, fake.pid, None)]
+    dbs: dict[str, Path] = {}
+    report["gateway_idle"] = {}
+    for i, asked in enumerate(args.transports.split(",")):
+        name = "gateway" if i == 0 else f"gateway-{asked}"
+        dbs[name] = servers.work / f"{name}.db"
+        env = gateway_env(fake_port, dbs[name])
+        env["LEDGERGATE_UPSTREAM_TRANSPORT"] = asked
+        env.update(item.split("=", 1) for item in args.gateway_env if "=" in item)
+        gw, gw_port = servers.gateway(name, env)
+        report["gateway_idle"][name] = memory_mb(gw.pid)
+        transport = env["LEDGERGATE_UPSTREAM_TRANSPORT"]  # unless --gateway-env set it
+        targets.append(Target(name, gw_port, gw.pid, MASTER_KEY, transport))
+        if args.soak:  # the first gateway only
+            report["soak"] = run_soak(wrk, targets[1], args.soak)
+            report["log"] = {name: log_counts(dbs[name])}
+            return _finish(report, "soak")
+        rss = report["gateway_idle"][name]["rss_mb"]
+        print(f"{name} ({transport} transport): {rss:.0f} MB RSS idle after start-up")
     if args.litellm:
         started = start_litellm(fake_port, servers)
         if started is not None:
             targets.append(Target("litellm", started[1], started[0].pid, started[2]))
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     print(f"measuring ({args.duration:.0f} s per cell, warm-up {args.warmup:.0f} s) …")
+    report["log"] = {}
     for target in targets:
         profiler = (
             _start_profiler(args.profile, target, servers.work)
@@ -310,9 +327,9 @@ def _run(args: argparse.Namespace, wrk: str, servers: Servers, report: dict[str,
                 report["rows"].append(row)
         if profiler is not None:
             stop_profiler(profiler)
-        if target.name == "gateway":
-            settle(gw.pid)
-            report["log"] = log_counts(db)
+        if target.name in dbs:
+            settle(target.pid)
+            report["log"][target.name] = log_counts(dbs[target.name])
     report["summary"] = targets_summary(report["rows"])
     return _finish(report, "overhead")
 

@@ -2,7 +2,7 @@
 
 Run: ``python -m bench.port [--calls 3200] [--rounds 3] [--profile DIR]``. Starts
 ``bench/fake_upstream.py``, builds one ``HttpUpstream`` per transport (``fast``: the asyncio +
-httptools one; ``httpx``: httpx2's stock transport; both with the gateway's pool limits), then
+httptools one; ``stock``: httpx2's stock transport; both with the gateway's pool limits), then
 each round, for each transport in turn: non-streamed and streamed (35 SSE events) calls, 32
 concurrent, then 1 at a time (with the 32 connections of the concurrent cell idle in the pool,
 as after a burst). Prints the median process CPU per call over rounds; ``--profile DIR`` writes a
@@ -28,7 +28,7 @@ from app.ports.upstream import UpstreamCall
 from bench.loadgen_procs import free_port
 from bench.rig import REPO
 
-TRANSPORTS = ("fast", "httpx")
+TRANSPORTS = ("fast", "stock")
 CELLS = ((False, 32), (True, 32), (False, 1), (True, 1))
 
 
