@@ -11,7 +11,7 @@ from app.errors import BadRequest
 from app.ports.chat_backend import Finish, Held, ToolCallDelta, ToolNotice
 from tests.dropins.conftest import FIXTURES
 from tests.dropins.fake_chat import Reply
-from tests.dropins.test_sdk_backend import context, run
+from tests.dropins.test_sdk_backend import context, request_events, run
 
 
 @pytest.fixture
@@ -52,6 +52,13 @@ async def test_a_mixed_turn_runs_the_agent_tool_and_answers_the_client_call(
     assert [c["function"]["name"] for c in assistant["tool_calls"]] == ["weather", "lookup"]
     assert [c["id"] for c in assistant["tool_calls"]] == ["c1", visible]
     assert held.messages[1:] == [{"role": "tool", "tool_call_id": "c1", "content": "sunny in Oslo"}]
+    # The client's tool is the client's to run: never decided or run by the gateway.
+    governed = [
+        (t, e["resource" if t == "acl.decided" else "tool"])
+        for t, e in await request_events(store)
+        if t in ("acl.decided", "tool.invoked", "tool.failed")
+    ]
+    assert governed == [("acl.decided", "weather"), ("tool.invoked", "weather")]
     # The client answers its call; with the held messages put back the run resumes.
     resumed = [user, *held.messages, {"role": "tool", "tool_call_id": visible, "content": "found"}]
     deltas = await run(dropins, ctx, resumed, tools=[LOOKUP], raw={"tools": [LOOKUP]})

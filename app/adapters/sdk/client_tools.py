@@ -68,6 +68,11 @@ async def _client_runs_it(_ctx: RunContextWrapper[Any], _arguments: str) -> str:
     return PLACEHOLDER  # never sent upstream: the run stops here and the client answers
 
 
+def is_client_tool(tool: Any) -> bool:
+    """A client's tool: it only answers the placeholder, so governance leaves it alone."""
+    return getattr(tool, "on_invoke_tool", None) is _client_runs_it
+
+
 def client_tool_names(request: ChatRequest) -> frozenset[str]:
     return frozenset(
         str((t.get("function") or {}).get("name", ""))

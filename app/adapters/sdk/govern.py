@@ -42,6 +42,7 @@ from agents.tool_guardrails import (
     tool_input_guardrail,
 )
 
+from app.adapters.sdk.client_tools import is_client_tool
 from app.dropin import govern_function_tool, is_gateway_tool
 from app.ports.request_context import current_request
 from app.services.agents import DropinError
@@ -221,9 +222,14 @@ def walk(entry: Agent[Any], known: Known) -> AgentGraph:
     return graph
 
 
+def needs_wrapping(tool: FunctionTool) -> bool:
+    """Not a gateway tool (governed already) nor a client's (the gateway never runs it)."""
+    return not is_gateway_tool(tool) and not is_client_tool(tool)
+
+
 def govern_tools(graph: AgentGraph) -> None:
     for tool in graph.tools:
-        if not is_gateway_tool(tool):
+        if needs_wrapping(tool):
             govern_function_tool(tool)
 
 

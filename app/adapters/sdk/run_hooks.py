@@ -18,8 +18,8 @@ from typing import Any
 from agents.lifecycle import RunHooks
 from agents.tool import FunctionTool, ToolOriginType, get_function_tool_origin
 
-from app.adapters.sdk.govern import AgentGraph, govern_tools, inspect_agent
-from app.dropin import govern_function_tool, is_gateway_tool
+from app.adapters.sdk.govern import AgentGraph, govern_tools, inspect_agent, needs_wrapping
+from app.dropin import govern_function_tool
 from app.errors import UpstreamError
 
 
@@ -54,7 +54,7 @@ class GoverningHooks(RunHooks[Any]):
         await self.theirs.on_agent_start(context, agent)
 
     async def on_tool_start(self, context: Any, agent: Any, tool: Any) -> None:
-        if isinstance(tool, FunctionTool) and not is_gateway_tool(tool) and not _from_mcp(tool):
+        if isinstance(tool, FunctionTool) and needs_wrapping(tool) and not _from_mcp(tool):
             govern_function_tool(tool)
         await self.theirs.on_tool_start(context, agent, tool)
 
