@@ -12,10 +12,8 @@ import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import psycopg
-from psycopg.pq import TransactionStatus
 from sqlalchemy import BigInteger, String, Table, cast, event, func
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
@@ -24,6 +22,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.dml import Insert
+
+if TYPE_CHECKING:
+    import psycopg
 
 T = TypeVar("T")
 
@@ -84,6 +85,8 @@ class PgConnection:
     """
 
     def __init__(self, conninfo: str) -> None:
+        import psycopg  # here: a gateway on SQLite never loads psycopg and its libpq (~9 MB)
+
         self.conn = psycopg.connect(conninfo, autocommit=True)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
@@ -96,6 +99,8 @@ class PgConnection:
 
     @property
     def in_transaction(self) -> bool:
+        from psycopg.pq import TransactionStatus
+
         return self.conn.info.transaction_status != TransactionStatus.IDLE
 
     def close(self) -> None:

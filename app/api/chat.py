@@ -103,6 +103,9 @@ class _ChatOperation(Operation):
             data_container=wire.ChatCompletion,
             description="The answer; with stream=true, text/event-stream of"
             " chat.completion.chunk events",
+            # Litestar's default (True) fills the schema with random faker values, and keeps
+            # polyfactory and faker (~10 MB) in every gateway's memory.
+            generate_examples=False,
         )
     },
     summary="Create a chat completion (OpenAI-compatible)",

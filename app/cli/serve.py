@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
 import os
 import sys
+import traceback
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -68,20 +71,61 @@ def _writable(path: Path) -> bool:
     return os.access(path.parent, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
 
 
+class MigrationFailed(RuntimeError):
+    """The migration child failed for a reason other than the disk; carries its traceback."""
+
+
+def _migrate(database_url: str, report: Connection) -> None:
+    """In the child: upgrade to head, then report ``(None, None)``, ``(line, None)`` for a log
+    the disk will not let us write, or ``(None, traceback)``."""
+    from app.adapters.eventstore.migrate import upgrade_head
+
+    try:
+        upgrade_head(database_url)
+    except Exception as exc:
+        line = cannot_write_line(database_url, exc)
+        report.send((line, None if line else traceback.format_exc()))
+    else:
+        report.send((None, None))
+
+
+def migrate_apart(database_url: str) -> str | None:
+    """Upgrade the schema to head in a forked child, so alembic and mako (~9 MB) never load
+    into the gateway's own process. Returns ``cannot_write_line``'s line, if any; raises
+    ``MigrationFailed`` for any other failure. Called before any thread exists (fork)."""
+    context = multiprocessing.get_context("fork")
+    ours, theirs = context.Pipe(duplex=False)
+    child = context.Process(target=_migrate, args=(database_url, theirs), name="migrate")
+    child.start()
+    theirs.close()
+    line: str | None
+    failure: str | None
+    try:
+        line, failure = ours.recv()
+    except EOFError:
+        line, failure = None, "the migration process ended without a word"
+    finally:
+        ours.close()
+        child.join()
+    if failure is not None:
+        raise MigrationFailed(f"migrating the log's database failed:\n{failure}")
+    return line
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.adapters.audit_key import AuditKeyError, load_or_create
-    from app.adapters.eventstore.migrate import upgrade_head
 
     settings = load_settings()
     try:
-        upgrade_head(settings.database_url)
-        interrupted = asyncio.run(_end_unfinished_requests(settings))
+        line = migrate_apart(settings.database_url)
+        interrupted = [] if line else asyncio.run(_end_unfinished_requests(settings))
     except Exception as exc:
         line = cannot_write_line(settings.database_url, exc)
         if line is None:
             raise
+    if line:
         print(line, file=sys.stderr)
         return 1
     try:  # before the workers start, so they share one key (created 0600 the first time)

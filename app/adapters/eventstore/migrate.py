@@ -1,18 +1,26 @@
-"""Run the alembic migrations programmatically (``ledgergate serve``, tests, an empty database)."""
+"""Run the alembic migrations programmatically (``ledgergate serve``, tests, an empty database).
+
+alembic (with mako, ~9 MB) is imported only by the functions that migrate: the URL helpers here
+serve every process, and ``serve`` migrates in a child process so the gateway never loads it.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy.engine import make_url
 
-import migrations
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 
 def alembic_config(database_url: str) -> Config:
     """An alembic ``Config`` for ``database_url`` that does not depend on the working directory."""
+    from alembic.config import Config
+
+    import migrations
+
     config = Config()
     config.set_main_option("script_location", str(Path(migrations.__file__).parent))
     config.attributes["database_url"] = database_url
@@ -60,9 +68,13 @@ def upgrade_head(database_url: str) -> None:
     path = sqlite_path(database_url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
+    from alembic import command
+
     command.upgrade(alembic_config(database_url), "head")
 
 
 def downgrade_base(database_url: str) -> None:
     """Drop every table the migrations created."""
+    from alembic import command
+
     command.downgrade(alembic_config(database_url), "base")
