@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
+import re
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 
@@ -66,6 +67,8 @@ class HttpUpstream:
         # False with LEDGERGATE_UPSTREAM_API=chat_completions: no Responses call ever leaves.
         self.responses_api = responses_api
         self.models = models
+        # The globs as one pattern, as fnmatchcase would match each (asked on every request).
+        self._models_match = re.compile("|".join(map(fnmatch.translate, models)) or "(?!)").match
         self.deadlines = deadlines
         timeout = httpx2.Timeout(deadlines.operation_s, connect=min(10.0, deadlines.operation_s))
         self._timeout = timeout.as_dict()
@@ -84,7 +87,7 @@ class HttpUpstream:
 
     def allows_model(self, model: str) -> bool:
         """Whether ``model`` may be called directly (passthrough), by the configured globs."""
-        return any(fnmatch.fnmatchcase(model, glob) for glob in self.models)
+        return self._models_match(model) is not None
 
     async def send(self, call: UpstreamCall) -> AsyncGenerator[bytes, None]:
         if call.api == "responses" and not self.responses_api:
@@ -107,14 +110,17 @@ class HttpUpstream:
         end = loop.time() + self.deadlines.total_s
         response: httpx2.Response | None = None
         try:
-            async with asyncio.timeout_at(min(loop.time() + idle_s, end)):
+            # One deadline for the headers and, non-streamed, the body (restarted in between):
+            # each deadline is a timer and a context, ~38 k instructions (docs/performance.md).
+            async with asyncio.timeout_at(min(loop.time() + idle_s, end)) as deadline:
                 response = await self.client.send(request, stream=True)
                 if response.status_code >= 400:
                     raise status_error(response.status_code, await response.aread())
-            if not call.stream:
-                async with asyncio.timeout_at(min(loop.time() + idle_s, end)):
+                if not call.stream:
+                    deadline.reschedule(min(loop.time() + idle_s, end))
                     body = await response.aread()
-                yield body
+            if not call.stream:
+                yield body  # outside the deadline: it must not fire while the caller works
                 return
             frames = SSEFrames()
             chunks = response.aiter_bytes()
