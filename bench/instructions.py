@@ -32,7 +32,8 @@ from typing import Any
 from bench import loadgen
 from bench.ab import _checkout
 from bench.loadgen_procs import cpu_seconds, free_port, start, stop, wait_http
-from bench.overhead import BODIES, CHAT_PATH, MASTER_KEY, REPO, RESULTS, gateway_env, machine
+from bench.overhead import machine
+from bench.rig import BODIES, CHAT_PATH, MASTER_KEY, REPO, RESULTS, gateway_env
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
