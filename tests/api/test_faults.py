@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -13,15 +12,13 @@ import pytest
 from tests.api.conftest import all_events, data, events_of, types_of
 from tests.support.fake_upstream import FakeUpstream, Reply
 from tests.support.live_server import LiveGateway
+from tests.support.serve import free_port
 
 MSG = [{"role": "user", "content": "hi"}]
 
 
 def _closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/v1"
+    return f"http://127.0.0.1:{free_port()}/v1"
 
 
 def _assert_failed(gw: LiveGateway, request_id: str, status: int) -> dict[str, Any]:

@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -17,14 +12,7 @@ from app.ids import uuid7
 from app.settings import Settings
 from domain.events import RequestReceived
 from domain.ports import NewEvent, RecordedEvent
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.serve import ROOT, serve_env, serving
 
 
 async def seed_unfinished(url: str, request_id: str) -> None:
@@ -52,44 +40,23 @@ def test_serve_with_two_workers_ends_an_unfinished_request_once_and_serves(
     db = tmp_path / "log.db"
     url = f"sqlite+aiosqlite:///{db}"
     asyncio.run(seed_unfinished(url, "crashed"))
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEDGERGATE_", "OPENAI_"))}
-    env |= {
-        "LEDGERGATE_DATABASE_URL": url,
-        "LEDGERGATE_MASTER_KEY": "mk-test",
-        "LEDGERGATE_AGENTS_DIRS": str(ROOT / "src" / "agents"),
-        "LEDGERGATE_TOOLS_DIRS": str(ROOT / "src" / "tools"),
-        "LEDGERGATE_WATCH_DROPINS": "false",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--port", str(port), "--workers", "2"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+    env = serve_env(
+        {
+            "LEDGERGATE_DATABASE_URL": url,
+            "LEDGERGATE_MASTER_KEY": "mk-test",
+            "LEDGERGATE_AGENTS_DIRS": str(ROOT / "src" / "agents"),
+            "LEDGERGATE_TOOLS_DIRS": str(ROOT / "src" / "tools"),
+            "LEDGERGATE_WATCH_DROPINS": "false",
+        }
     )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-            assert time.monotonic() < deadline, "the gateway never became ready"
-            time.sleep(0.1)  # polling a subprocess's readiness, not waiting for a projection
+    with serving(env, tmp_path, "--workers", "2") as server:
         headers = {"Authorization": "Bearer mk-test"}
         body = {"model": "assistant", "messages": [{"role": "user", "content": "hi"}]}
         for _ in range(6):  # spread over both workers by the kernel
             answer = httpx.post(
-                f"{base}/v1/chat/completions", json=body, headers=headers, timeout=30
+                f"{server.base}/v1/chat/completions", json=body, headers=headers, timeout=30
             )
             assert answer.status_code == 200, answer.text
-    finally:
-        proc.terminate()
-        out = proc.communicate(timeout=30)[0].decode()
-    assert "marked 1 unfinished request(s) as request.interrupted" in out
+    assert "marked 1 unfinished request(s) as request.interrupted" in (server.output or "")
     types = [e.type for e in asyncio.run(read_stream(url, "request:crashed"))]
     assert types == ["request.received", "request.interrupted"]  # ended once, not per worker

@@ -38,11 +38,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveGateway]:
         agents_dirs=[str(ROOT / "src" / "agents")],
         tools_dirs=[str(ROOT / "src" / "tools")],
     )
-    gw = LiveGateway(settings).start()
-    try:
+    with LiveGateway(settings).start() as gw:
         yield gw
-    finally:
-        gw.stop()
 
 
 def lookup_tool() -> dict[str, Any]:

@@ -18,8 +18,9 @@ from app.adapters.eventstore.export import verify
 from app.settings import Settings
 from domain.events import TERMINAL_REQUEST_TYPES
 from domain.ports import RecordedEvent
-from tests.cluster.nodes import MASTER, Node, cluster
+from tests.cluster.nodes import MASTER, cluster
 from tests.support.fake_upstream import FakeUpstream, Reply
+from tests.support.serve import Served
 
 BODY = {"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
 
@@ -60,7 +61,7 @@ def terminals(events: list[RecordedEvent]) -> list[str]:
     return [e.type for e in events if e.type in TERMINAL_REQUEST_TYPES]
 
 
-def stream_in_background(node: Node) -> tuple[threading.Thread, list[str], threading.Event]:
+def stream_in_background(node: Served) -> tuple[threading.Thread, list[str], threading.Event]:
     """A streamed request on ``node``: the list gets the request id (then the event is set),
     then the body, or the error."""
     result: list[str] = []

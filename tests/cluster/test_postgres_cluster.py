@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from domain.ports import RecordedEvent
-from tests.cluster.nodes import MASTER, ROOT, Node, cluster
+from tests.cluster.nodes import MASTER, cluster
 from tests.cluster.test_leases import (
     request_streams,
     stream_in_background,
@@ -29,6 +29,7 @@ from tests.cluster.test_leases import (
     wait_in_log,
 )
 from tests.support.fake_upstream import FakeUpstream, Reply
+from tests.support.serve import ROOT, Served
 
 DOC = ROOT / "docs" / "events.md"
 AUTH = {"Authorization": f"Bearer {MASTER}"}
@@ -40,7 +41,7 @@ def independent_verifier() -> str:
     return next(b for b in blocks if "rfc8785" in b)
 
 
-def ask(node: Node, n: int) -> str | None:
+def ask(node: Served, n: int) -> str | None:
     """One chat request (streamed every other time); its request id if fully answered."""
     body = {"model": "gpt-4o", "messages": [{"role": "user", "content": f"hello {n}"}]}
     try:
@@ -97,7 +98,7 @@ def types(events: list[RecordedEvent]) -> list[str]:
 
 
 def drive(
-    nodes: list[Node], answered: list[str], stop: threading.Event, seq: itertools.count[int]
+    nodes: list[Served], answered: list[str], stop: threading.Event, seq: itertools.count[int]
 ) -> None:
     while not stop.is_set():
         n = next(seq)

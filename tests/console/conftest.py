@@ -31,11 +31,8 @@ def _need_chromium() -> str:
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveGateway]:
     _need_chromium()
-    gw = populated_gateway(tmp_path_factory.mktemp("console"))
-    try:
+    with populated_gateway(tmp_path_factory.mktemp("console")) as gw:
         yield gw
-    finally:
-        gw.stop()
 
 
 @pytest.fixture(scope="module")

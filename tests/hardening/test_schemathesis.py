@@ -28,11 +28,8 @@ ENDLESS = {"GET /admin/events/stream"}
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveGateway]:
     home = tmp_path_factory.mktemp("fuzz")
-    gw = LiveGateway(make_settings(home, run_projections=True)).start()
-    try:
+    with LiveGateway(make_settings(home, run_projections=True)).start() as gw:
         yield gw
-    finally:
-        gw.stop()
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import ssl
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,6 +20,7 @@ from app.ports.upstream import UpstreamCall
 from app.services.upstream_payloads import decode_chunk, decode_completion
 from app.settings import Settings
 from tests.support.fake_upstream import FakeUpstream
+from tests.support.serve import free_port
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
 OK = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
@@ -244,11 +244,8 @@ async def test_fresh_connection_closed_without_answer_is_not_retried(
 
 
 async def test_connection_refused_is_connect_error(client: httpx2.AsyncClient) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with pytest.raises(httpx2.ConnectError):
-        await client.get(f"http://127.0.0.1:{port}/")
+    with pytest.raises(httpx2.ConnectError):  # nothing listens on a free port
+        await client.get(f"http://127.0.0.1:{free_port()}/")
 
 
 async def test_no_answer_is_read_timeout() -> None:

@@ -19,6 +19,7 @@ class LiveGateway:
 
     ``call(fn, *args)`` runs ``await fn(*args)`` on the server's own event loop (where the
     services live) and returns the result, e.g. ``gw.call(gw.services.store.head)``.
+    ``with LiveGateway(settings).start() as gw:`` stops it at the end of the block.
     """
 
     def __init__(self, settings: Settings, app: Any | None = None) -> None:
@@ -64,3 +65,9 @@ class LiveGateway:
 
     def stop(self) -> None:
         self._server.stop()
+
+    def __enter__(self) -> LiveGateway:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
