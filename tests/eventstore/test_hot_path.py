@@ -16,7 +16,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.adapters.eventstore import open_event_store, sqlite_writer
+from app.adapters.eventstore import event_ids, open_event_store, sqlite_writer
 from app.adapters.eventstore.base import prepare
 from app.adapters.eventstore.canonical import canonical_object
 from app.adapters.eventstore.export import verify
@@ -83,7 +83,7 @@ def test_uuid7_is_rfc_9562_v7_unique_and_increasing() -> None:
         value = uuid.UUID(text)
         assert value.version == 7 and value.variant == uuid.RFC_4122
     assert str(uuid.UUID(ids[0])) == ids[0]  # canonical text: stored as a 16-byte blob
-    assert sqlite_writer.event_id_key(ids[0]) == uuid.UUID(ids[0]).bytes
+    assert event_ids.event_id_key(ids[0]) == uuid.UUID(ids[0]).bytes
 
 
 CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -104,7 +104,7 @@ def mutations(text: str) -> list[str]:
 @given(st.lists(st.sampled_from("0123456789abcdefABCDEF- \t\u0660"), min_size=30, max_size=38))
 def test_event_id_key_is_bytes_exactly_for_canonical_uuids(chars: list[str]) -> None:
     for text in ["".join(chars), *mutations(UUID_LIKE)]:
-        key = sqlite_writer.event_id_key(text)
+        key = event_ids.event_id_key(text)
         if CANONICAL_UUID.fullmatch(text):
             assert key == uuid.UUID(text).bytes
         else:

@@ -16,10 +16,9 @@ from sqlalchemy import create_engine, insert, select, update
 from sqlalchemy.engine import Connection
 
 from app.adapters.eventstore.canonical import ZERO_HEX
+from app.adapters.eventstore.event_ids import event_id_key, pg_event_id_key
 from app.adapters.eventstore.migrate import is_postgres, sync_url, upgrade_head
-from app.adapters.eventstore.pg_ids import pg_event_id_key
 from app.adapters.eventstore.schema import event_log_head, event_streams, event_types, events
-from app.adapters.eventstore.sqlite_writer import event_id_key
 from domain.ports import EventStore, RecordedEvent
 
 PAGE = 5000

@@ -32,7 +32,7 @@ from app.adapters.eventstore.canonical import (
     format_recorded_at,
     now_micros,
 )
-from app.adapters.eventstore.pg_ids import UUID_BYTES, pg_event_id_key
+from app.adapters.eventstore.event_ids import UUID_BYTES, pg_event_id_key
 from app.adapters.eventstore.sqlite_writer import CACHED_STREAMS
 from domain.ports import ANY, EventStoreError, RecordedEvent
 

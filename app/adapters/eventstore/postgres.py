@@ -1,4 +1,4 @@
-"""The PostgreSQL event store: the queue and writer task of ``base`` over psycopg 3.
+"""The PostgreSQL event store: ``threaded``'s writer and reader over psycopg 3, and a listener.
 
 As with SQLite, the hot path runs on the raw driver, one thread per connection (a writer and a
 reader; one hop per group commit or per page), and SQLAlchemy and alembic own the schema. A
@@ -14,19 +14,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from collections.abc import Sequence
 
 import psycopg
 
-from app.adapters.eventstore.base import QUEUE_BATCHES, Batch, QueuedEventStore
+from app.adapters.eventstore.base import QUEUE_BATCHES, Batch
 from app.adapters.eventstore.migrate import conninfo, upgrade_head
 from app.adapters.eventstore.pg_reader import PostgresReader
 from app.adapters.eventstore.pg_writer import CHANNEL, PostgresWriter
+from app.adapters.eventstore.threaded import ThreadedEventStore
 from domain.ports import RecordedEvent
 
-T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
@@ -36,16 +34,12 @@ def is_migrated(info: str) -> bool:
         return bool(row and row[0])
 
 
-class PostgresEventStore(QueuedEventStore):
+class PostgresEventStore(ThreadedEventStore[PostgresWriter, PostgresReader]):
     """``EventStore`` over a PostgreSQL database shared by any number of processes and hosts."""
 
     def __init__(self, info: str, queue_batches: int) -> None:
         super().__init__(queue_batches)
         self._info = info
-        self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="eventlog-writer")
-        self._read_thread = ThreadPoolExecutor(1, thread_name_prefix="eventlog-reader")
-        self._writer_side: PostgresWriter | None = None
-        self._reader_side: PostgresReader | None = None
         self._listener: asyncio.Task[None] | None = None
         # The highest committed position this node knows of, from its own commits and every
         # node's NOTIFY: while the listener is connected, ``head()`` needs no round trip.
@@ -61,17 +55,9 @@ class PostgresEventStore(QueuedEventStore):
         if not await asyncio.to_thread(is_migrated, info):
             await asyncio.to_thread(upgrade_head, database_url)
         store = cls(info, queue_batches)
-        store._writer_side = await store._on_writer(lambda: PostgresWriter(info))
-        store._reader_side = await store._on_reader(lambda: PostgresReader(info))
-        store._start()
+        await store._open_sides(lambda: PostgresWriter(info), lambda: PostgresReader(info))
         store._listener = asyncio.get_running_loop().create_task(store._listen())
         return store
-
-    async def _on_writer(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._write_thread, fn)
-
-    async def _on_reader(self, fn: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._read_thread, fn)
 
     async def _listen(self) -> None:
         """Wake local waiters on every commit of any node; reconnect after a failure."""
@@ -99,10 +85,8 @@ class PostgresEventStore(QueuedEventStore):
             self._listening = False
 
     async def _commit(self, group: list[Batch]) -> list[list[int] | BaseException]:
-        writer = self._writer_side
-        assert writer is not None
-        results = await self._on_writer(lambda: writer.commit(group))
-        self._known_head = max(self._known_head, writer.head)
+        results = await super()._commit(group)
+        self._known_head = max(self._known_head, self._w.head)
         return results
 
     async def _close_resources(self) -> None:
@@ -110,38 +94,17 @@ class PostgresEventStore(QueuedEventStore):
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
-        if self._writer_side is not None:
-            await self._on_writer(self._writer_side.close)
-        if self._reader_side is not None:
-            await self._on_reader(self._reader_side.close)
-        self._write_thread.shutdown()
-        self._read_thread.shutdown()
-
-    @property
-    def _r(self) -> PostgresReader:
-        assert self._reader_side is not None
-        return self._reader_side
+        await self._close_sides()
 
     async def read_all(
         self, after: int = 0, limit: int = 1000, types: Sequence[str] | None = None
     ) -> list[RecordedEvent]:
-        reader = self._r
-        events = await self._on_reader(lambda: reader.read_all(after, limit, types))
+        events = await super().read_all(after, limit, types)
         if events:  # read rows are committed: head() never lags what this node has seen
             self._known_head = max(self._known_head, events[-1].position)
         return events
 
-    async def read_stream(
-        self, stream: str, after_version: int = 0, limit: int = 1000
-    ) -> list[RecordedEvent]:
-        reader = self._r
-        return await self._on_reader(lambda: reader.read_stream(stream, after_version, limit))
-
     async def head(self) -> int:
         if self._listening:
             return self._known_head
-        return await self._on_reader(self._r.head)
-
-    async def chain_head(self) -> tuple[int, bytes] | None:
-        """The stored chain head (last position and hash committed by any node), if any."""
-        return await self._on_reader(self._r.chain_head)
+        return await super().head()

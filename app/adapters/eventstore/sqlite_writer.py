@@ -33,6 +33,7 @@ from app.adapters.eventstore.canonical import (
     format_recorded_at,
     now_micros,
 )
+from app.adapters.eventstore.event_ids import event_id_key
 from app.adapters.eventstore.faults import storage_fault
 from domain.ports import (
     ANY,
@@ -86,25 +87,6 @@ _FIND = (
     " JOIN event_streams s ON s.stream_id = e.stream_id"
     " JOIN event_types t ON t.type_id = e.type_id WHERE e.event_id = ?"
 )
-
-
-def event_id_key(event_id: str) -> bytes | str:
-    """16 bytes for a canonical lowercase UUID string (it reads back identical), else the text.
-
-    Canonical means ``[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}``; checked
-    without that regex (half the cost per event): four dashes in their places, and hex digits
-    that ``bytes.hex`` gives back unchanged (``fromhex`` also takes upper case and spaces).
-    """
-    if len(event_id) == 36 and event_id[8] == event_id[13] == event_id[18] == event_id[23] == "-":
-        digits = event_id.replace("-", "")
-        if len(digits) == 32:
-            try:
-                key = bytes.fromhex(digits)
-            except ValueError:
-                return event_id
-            if key.hex() == digits:
-                return key
-    return event_id
 
 
 def connect(path: str, synchronous: str, *, readonly: bool = False) -> sqlite3.Connection:
