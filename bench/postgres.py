@@ -4,7 +4,8 @@ SQLite, non-streamed and streamed at 32 clients, with one node and with two.
 Run: ``python -m bench.postgres [--server URL] [--quick] [--duration S]``. ``--server`` names a
 PostgreSQL server (default ``$LEDGERGATE_TEST_POSTGRES_URL`` or the local one); each run makes a
 fresh database and drops it. Prints Markdown tables and writes the JSON to ``bench/results/``.
-Not a test: the machine's other load moves the figures; read the ratios of one run.
+Not a test: the machine's other load moves the figures. The gateway matrix runs in rounds
+(``--rounds``, ``bench.postgres_gateway``): read the medians and the per-round ratios.
 
 A/B of the log against another commit: ``python -m bench.postgres --baseline REF
 [--current REF] [--rounds 5] [--appenders 100] [--pattern request]``. Each round runs every
@@ -29,11 +30,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +44,8 @@ from app.adapters.eventstore import open_event_store
 from app.ids import new_request_id
 from app.settings import Settings
 from bench.eventlog import delta_event, percentile
-from bench.loadgen_procs import ensure_wrk, run_wrk
-from bench.rig import BODIES, CHAT_PATH, MASTER_KEY, REPO, Servers, gateway_env, save
+from bench.loadgen_procs import ensure_wrk
+from bench.rig import REPO, Servers, save
 
 APPENDERS = (1, 10, 100)
 
@@ -194,7 +194,7 @@ def ab_bench(server: str, work: Path, args: argparse.Namespace) -> dict[str, Any
         variants[1] = ("current", work / "current")
     runs: list[dict[str, Any]] = []
     try:
-        for r in range(args.rounds):
+        for r in range(args.rounds or 5):
             for awaited, n, backend in log_cells(args):
                 order = variants if r % 2 == 0 else variants[::-1]
                 for name, root in order:
@@ -210,7 +210,7 @@ def ab_bench(server: str, work: Path, args: argparse.Namespace) -> dict[str, Any
                     capture_output=True, check=False,
                 )  # fmt: skip
     current = args.current or "this tree"
-    print(f"\nmedians over {args.rounds} rounds, baseline {sha} against {current}:")
+    print(f"\nmedians over {args.rounds or 5} rounds, baseline {sha} against {current}:")
     print(
         "| appenders | pattern | backend | events/s base → current | ratio"
         " | client CPU µs/event | server CPU µs/event |"
@@ -283,66 +283,28 @@ def contextmanager_for(backend: str, server: str, work: Path) -> Iterator[str]:
         yield f"sqlite+aiosqlite:///{path}"
 
 
-def gateway_bench(server: str, duration: float) -> list[dict[str, Any]]:
+def gateway_bench(server: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The gateway matrix in rounds (``bench.postgres_gateway``); prints the Markdown tables."""
+    # Imported here: an A/B child runs this file against an older tree's ``bench`` package.
+    from bench.postgres_gateway import CONFIGS, gateway_rounds, summary
+
     wrk = ensure_wrk()
-    rows: list[dict[str, Any]] = []
-    with Servers("ledgergate-pgbench-fake-") as servers:
+    freezes = {"on": [True], "off": [False], "both": [True, False]}[args.freeze]
+    with Servers("ledgergate-pgbench-gw-") as servers, ExitStack() as databases:
         _, fake_port = servers.fake_upstream()
-        for backend, nodes in (("sqlite", 1), ("postgresql", 1), ("postgresql", 2)):
-            with contextmanager_for(backend, server, servers.work) as url:
-                rows += _gateway_cells(
-                    wrk, url, backend, nodes, fake_port=fake_port, duration=duration
-                )
-    return rows
-
-
-def _gateway_cells(
-    wrk: str, url: str, backend: str, nodes: int, *, fake_port: int, duration: float
-) -> list[dict[str, Any]]:
-    with Servers("ledgergate-pgbench-gw-") as servers:
-        env = gateway_env(fake_port, servers.work / "unused.db") | {"LEDGERGATE_DATABASE_URL": url}
-        ports = [servers.gateway(f"gw-{backend}-{nodes}-{i}", env)[1] for i in range(nodes)]
-        rows = []
-        for mode in ("json", "stream"):
-            results = _wrk_together(wrk, ports, mode, 2.0)  # warm-up
-            results = _wrk_together(wrk, ports, mode, duration)
-            requests = sum(r["requests"] for r in results)
-            seconds = max(r["duration_us"] for r in results) / 1e6
-            errors = sum(int(v) for r in results for k, v in r.items() if k.startswith("errors_"))
-            row = {
-                "backend": backend,
-                "nodes": nodes,
-                "mode": mode,
-                "rps": requests / seconds,
-                "p50_ms": max(r["p50_us"] for r in results) / 1000,
-                "p99_ms": max(r["p99_us"] for r in results) / 1000,
-                "errors": errors,
-            }
-            rows.append(row)
-            print(
-                f"  gateway {backend:10} nodes={nodes} {mode:6} c=32 {row['rps']:8.1f} req/s"
-                f"  p50 {row['p50_ms']:.1f} ms  p99 {row['p99_ms']:.1f} ms  errors {errors}",
-                flush=True,
-            )
-        return rows
-
-
-def _wrk_together(wrk: str, ports: list[int], mode: str, seconds: float) -> list[dict[str, Any]]:
-    """32 connections in all, split evenly over the nodes, measured at the same time."""
-    results: list[dict[str, Any]] = []
-    conns = 32 // len(ports)
-
-    def one(port: int) -> None:
-        url = f"http://127.0.0.1:{port}{CHAT_PATH}"
-        body = BODIES[mode]
-        results.append(run_wrk(wrk, url, body, key=MASTER_KEY, connections=conns, seconds=seconds))
-
-    threads = [threading.Thread(target=one, args=(p,)) for p in ports]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
+        urls = [
+            databases.enter_context(contextmanager_for(CONFIGS[name][0], server, servers.work))
+            for name in args.configs
+            for _ in freezes
+        ]
+        rows = gateway_rounds(
+            wrk, servers, iter(urls), configs=args.configs, freezes=freezes,
+            rounds=args.rounds or 3, seconds=args.duration, fake_port=fake_port,
+        )  # fmt: skip
+        servers.stop_all()  # before their databases are dropped
+    table, figures = summary(rows)
+    print("\n" + table)
+    return {"rows": rows, "summary": figures, "table": table}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -359,7 +321,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backend", choices=["postgresql", "sqlite", "both"], default="both")
     p.add_argument("--baseline", help="A/B of the log: this tree against this git commit")
     p.add_argument("--current", help="A/B: this commit instead of the working tree")
-    p.add_argument("--rounds", type=int, default=5, help="A/B rounds")
+    p.add_argument(
+        "--rounds", type=int, help="rounds of the log A/B (default 5) or of the gateway (3)"
+    )
+    p.add_argument(
+        "--configs", type=lambda v: v.split(","), default=["sqlite", "pg1", "pg2"],
+        help="gateway configurations, comma-separated: sqlite,pg1,pg2",
+    )  # fmt: skip
+    p.add_argument(
+        "--freeze", choices=["on", "off", "both"], default="on",
+        help="gateway: with the start-up heap freeze (app/heap.py), without, or both",
+    )  # fmt: skip
     p.add_argument("--one-row", help=argparse.SUPPRESS)  # BACKEND:APPENDERS:PATTERN, for A/B
     args = p.parse_args(argv)
     if args.one_row:
@@ -380,8 +352,8 @@ def main(argv: list[str] | None = None) -> int:
             print("event log (fresh database per row) …", flush=True)
             report["log"] = log_bench(args.server, work, args)
         if args.skip != "gateway" and not args.baseline:
-            print(f"gateway, c=32 ({args.duration:.0f} s per cell) …", flush=True)
-            report["gateway"] = gateway_bench(args.server, args.duration)
+            print(f"gateway, c=32 ({args.duration:.0f} s per cell, in rounds) …", flush=True)
+            report["gateway"] = gateway_bench(args.server, args)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report["loadavg_at_end"] = os.getloadavg()
