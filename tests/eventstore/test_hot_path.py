@@ -16,7 +16,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.adapters.eventstore import event_ids, open_event_store, sqlite_writer
+from app.adapters.eventstore import base, event_ids, open_event_store, sqlite_writer
 from app.adapters.eventstore.base import prepare
 from app.adapters.eventstore.canonical import canonical_object
 from app.adapters.eventstore.export import verify
@@ -130,7 +130,7 @@ async def test_every_group_size_uses_one_of_ten_statement_shapes(tmp_path: Path)
 async def test_writer_caches_stay_bounded_and_a_forgotten_stream_continues(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_writer, "CACHED_STREAMS", 4)
+    monkeypatch.setattr(base, "CACHED_STREAMS", 4)
     url = f"sqlite+aiosqlite:///{tmp_path / 'log.db'}"
     store = await open_event_store(Settings(database_url=url))
     received = StreamDelta(seq=0, delta={"content": "r"})

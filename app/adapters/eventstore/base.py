@@ -11,6 +11,7 @@ import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from app.adapters.eventstore.canonical import canonical_object
 from domain.ports import (
@@ -25,6 +26,10 @@ from domain.ports import (
     WrongExpectedVersion,
 )
 
+K = TypeVar("K")
+
+CACHED_STREAMS = 4096
+"""Stream name → id (and version) entries a writer keeps; older ones are looked up again."""
 QUEUE_BATCHES = 10_000
 """Batches that may wait for the writer before ``submit`` blocks (backpressure, never drops)."""
 GROUP_EVENTS = 5_000
@@ -96,6 +101,24 @@ def check_retry(batch: Batch, found: Sequence[RecordedEvent | None]) -> list[int
             )
         positions.append(old.position)
     return positions
+
+
+def stored_event(event_id: str, row: Sequence[Any]) -> RecordedEvent:
+    """A stored event as ``check_retry`` compares it, from ``row``: position, stream, type,
+    schema version, data and meta (None: stored as NULL, for ``{}``); the rest is left empty."""
+    position, stream, type_, schema_version, data, meta = row
+    meta = meta if meta is not None else b"{}"
+    return RecordedEvent(
+        position, event_id, stream, 0, type_, schema_version, "", data, meta, "", ""
+    )
+
+
+def trimmed(cache: dict[K, int]) -> dict[K, int]:
+    """``cache``, or once it holds over twice ``CACHED_STREAMS`` entries, its ``CACHED_STREAMS``
+    most recently added ones (dicts keep insertion order)."""
+    if len(cache) > 2 * CACHED_STREAMS:
+        return dict(list(cache.items())[-CACHED_STREAMS:])
+    return cache
 
 
 class QueuedEventStore:

@@ -23,7 +23,13 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from app.adapters.eventstore.base import Batch, check_expected, check_retry
+from app.adapters.eventstore.base import (
+    Batch,
+    check_expected,
+    check_retry,
+    stored_event,
+    trimmed,
+)
 from app.adapters.eventstore.canonical import (
     ZERO_HASH,
     canonical_string,
@@ -33,7 +39,6 @@ from app.adapters.eventstore.canonical import (
     now_micros,
 )
 from app.adapters.eventstore.event_ids import UUID_BYTES, pg_event_id_key
-from app.adapters.eventstore.sqlite_writer import CACHED_STREAMS
 from domain.ports import ANY, EventStoreError, RecordedEvent
 
 CHANNEL = "ledgergate_events"
@@ -156,10 +161,8 @@ class PostgresWriter:
         self._versions.update(out.versions)
         self._versions_head = out.head
         self.head = out.head
-        if len(self._streams) > 2 * CACHED_STREAMS:
-            self._streams = dict(list(self._streams.items())[-CACHED_STREAMS:])
-        if len(self._versions) > 2 * CACHED_STREAMS:
-            self._versions = dict(list(self._versions.items())[-CACHED_STREAMS:])
+        self._streams = trimmed(self._streams)
+        self._versions = trimmed(self._versions)
         return out.results
 
     def _ids(self, table: str, key: str, names: set[str], known: dict[str, int]) -> dict[str, int]:
@@ -227,10 +230,8 @@ class PostgresWriter:
             out.results.append(list(range(head + 1, head + count + 1)))
             if careful:  # a later batch of this group may be its retry
                 for i, e in enumerate(batch.events, 1):
-                    stored[e.event_id] = RecordedEvent(
-                        head + i, e.event_id, batch.stream, current + i, e.type,
-                        e.schema_version, "", e.data, e.meta, "", "",
-                    )  # fmt: skip
+                    stub = (head + i, batch.stream, e.type, e.schema_version, e.data, e.meta)
+                    stored[e.event_id] = stored_event(e.event_id, stub)
             head += count
             versions[stream_id] = current + count
         if accepted:
@@ -327,9 +328,6 @@ class PostgresWriter:
         rows = self.conn.execute(_FIND, (list(keys),)).fetchall()
         found: dict[str, RecordedEvent] = {}
         for key, position, stream, type_, schema_version, data, meta in rows:
-            event_id = keys[bytes(key)]
-            found[event_id] = RecordedEvent(
-                position, event_id, stream, 0, type_, schema_version, "", bytes(data),
-                bytes(meta) if meta is not None else b"{}", "", "",
-            )  # fmt: skip
+            row = (position, stream, type_, schema_version, bytes(data), meta and bytes(meta))
+            found[keys[bytes(key)]] = stored_event(keys[bytes(key)], row)
         return found

@@ -22,9 +22,14 @@ import os
 import sqlite3
 import time
 from collections.abc import Sequence
-from typing import TypeVar
 
-from app.adapters.eventstore.base import Batch, check_expected, check_retry
+from app.adapters.eventstore.base import (
+    Batch,
+    check_expected,
+    check_retry,
+    stored_event,
+    trimmed,
+)
 from app.adapters.eventstore.canonical import (
     ZERO_HASH,
     canonical_string,
@@ -49,12 +54,9 @@ _INSERT = (
 )
 _COLUMNS = 10
 _CHUNK = 512  # rows per statement at most: 5,120 parameters, under SQLite's 32,766
-K = TypeVar("K")
-CACHED_STREAMS = 4096
 PROBE_ROOM = 1 << 20
 """Bytes the log must be able to grow by before a probe calls it writable again. A full disk
 still takes the probe's own write (it rewrites a page in place), yet fails every request."""
-"""Stream name → id (and version) entries the writer keeps; older ones are looked up again."""
 
 
 @functools.cache
@@ -108,11 +110,6 @@ def connect(path: str, synchronous: str, *, readonly: bool = False) -> sqlite3.C
     # 8 MB: the hot pages are the indexes' right edges; more only grew RSS as the log grew.
     conn.execute("PRAGMA cache_size = -8192")
     return conn
-
-
-def _newest(cache: dict[K, int]) -> dict[K, int]:
-    """The ``CACHED_STREAMS`` most recently added entries (dicts keep insertion order)."""
-    return dict(list(cache.items())[-CACHED_STREAMS:])
 
 
 class SqliteWriter:
@@ -197,10 +194,8 @@ class SqliteWriter:
         self._types.update(self._new_types)
         self._new_streams.clear()
         self._new_types.clear()
-        if len(self._streams) > 2 * CACHED_STREAMS:
-            self._streams = _newest(self._streams)
-        if len(self._versions) > 2 * CACHED_STREAMS:
-            self._versions = _newest(self._versions)
+        self._streams = trimmed(self._streams)
+        self._versions = trimmed(self._versions)
         return results
 
     def _read_head(self, past_strays: bool = False) -> tuple[int, bytes]:
@@ -344,13 +339,7 @@ class SqliteWriter:
             if row is None:
                 found.append(None)
                 continue
-            position, stream, type_, schema_version, data, meta = row
-            found.append(
-                RecordedEvent(
-                    position, e.event_id, stream, 0, type_, schema_version, "", data,
-                    meta if meta is not None else b"{}", "", "",
-                )
-            )  # fmt: skip
+            found.append(stored_event(e.event_id, row))
         return found
 
     def _stream_id(self, name: str, create: bool) -> int | None:
